@@ -1,0 +1,50 @@
+"""Command-line entry point: ``python -m empirical COMMAND ...``.
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
+modules are imported lazily so that ``python -m empirical synbio`` does not pay for torch.
+A ``ValueError`` from any command is a user error: one line on stderr, exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = {
+    "synbio": ("empirical.synbio_cli", "print SynBio exposures (rendered biographies) as text or JSON lines"),
+    "corpus": ("empirical.corpus_cli", "inspect the embedded web corpus and other corpora"),
+    "train": ("empirical.train_cli", "train one GPT-NeoX model on a mixture and print result rows"),
+    "sweep": ("empirical.sweep_cli", "run a named sweep of training runs into a results table"),
+    "results": ("empirical.results_cli", "summarise a results table"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="python -m empirical", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    available = {}
+    for name, (module_name, help_text) in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # command not built yet
+        available[name] = module
+        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(available[args.command].run(args) or 0)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
