@@ -23,22 +23,24 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m empirical", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    available = {}
+    chosen = None
     for name, (module_name, help_text) in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # command not built yet
-        available[name] = module
-        module.add_arguments(sub.add_parser(name, help=help_text, description=help_text))
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        # Import only the module of the command asked for: the others may pull in torch.
+        if argv and argv[0] == name:
+            try:
+                chosen = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name != module_name:
+                    raise
+                parser.error(f"command {name!r} is not available in this version")
+            chosen.add_arguments(command_parser)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        return int(available[args.command].run(args) or 0)
+        return int(chosen.run(args) or 0)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
