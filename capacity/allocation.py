@@ -74,8 +74,16 @@ def optimal_allocation(
     w = _validate(curves, weights, capacity_bits)
     M = float(capacity_bits)
 
+    curve_kinks = [c.kinks() for c in curves]
+
     def bounds(lam: float) -> tuple[np.ndarray, np.ndarray]:
-        pairs = np.array([c.demand(lam / wi) for c, wi in zip(curves, w)], dtype=float)
+        pairs = []
+        for c, wi, kinks_i in zip(curves, w, curve_kinks):
+            s = lam / wi
+            # (w k) / w can miss k by an ulp; snap to the kink so that its demand interval is not lost.
+            near = np.abs(kinks_i - s) <= 1e-12 * kinks_i
+            pairs.append(c.demand(float(kinks_i[near][0]) if near.any() else s))
+        pairs = np.array(pairs, dtype=float)
         return pairs[:, 0], pairs[:, 1]
 
     # Every domain saturated: capacity is free (lambda = 0) and some is left over.
@@ -83,7 +91,7 @@ def optimal_allocation(
     if np.all(np.isfinite(saturation)) and saturation.sum() <= M:
         return _finish(curves, w, saturation, 0.0, M)
 
-    kinks = np.unique(np.concatenate([wi * c.kinks() for c, wi in zip(curves, w)]))[::-1]  # descending
+    kinks = np.unique(np.concatenate([wi * k for k, wi in zip(curve_kinks, w)]))[::-1]  # descending
     lam_below, lam_above = 0.0, np.inf  # lambda* lies in (lam_below, lam_above)
     for lam in kinks:
         lo, hi = bounds(lam)
@@ -146,7 +154,7 @@ def optimal_allocation_cvxpy(
         # Allocations converge only as the square root of the objective's gap (the objective is flat at
         # the optimum), so agreement in m needs gaps near machine precision. Ask for that first and relax
         # the tolerance only when Clarabel cannot certify it; accept nothing but an optimal status.
-        for tol in (1e-14, 1e-12, 1e-10, 1e-8):
+        for tol in (1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8):
             problem.solve(
                 solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, tol_ktratio=tol * 100,
                 static_regularization_constant=1e-12, max_iter=1000,
