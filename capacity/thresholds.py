@@ -72,16 +72,20 @@ def critical_capacity(law: PowerLawCurve, exposure_frequency, mixing_ratio):
     return (law.amplitude * law.exponent / t) ** (1.0 / (law.exponent + 1.0))
 
 
-def web_marginal_value(law: PowerLawCurve, capacity_bits):
-    """g(M) = -F2'(M) = A alpha M^-(alpha+1)."""
+def web_marginal_value(web: LossCurve, capacity_bits):
+    """g(M) = -F2'_-(M): A alpha M^-(alpha+1) for the power law; the left slope for other curves."""
     check_positive("capacity_bits M", capacity_bits)
-    return law.amplitude * law.exponent * np.asarray(capacity_bits, dtype=float) ** -(law.exponent + 1.0)
+    return -np.asarray(web.derivative_left(np.asarray(capacity_bits, dtype=float)), dtype=float)
 
 
-def critical_mixing_ratio(law: PowerLawCurve, exposure_frequency, capacity_bits):
-    """r_thres solving p r / (1 - r) = g(M): r_thres = g / (p + g) ~ 1 / (p M^(alpha+1))."""
+def critical_mixing_ratio(web: LossCurve, exposure_frequency, capacity_bits):
+    """r_thres solving p r / (1 - r) = g(M): r_thres = g / (p + g) ~ 1 / (p M^(alpha+1)).
+
+    Above r_thres an M-bit learner stores some of the facts; below it, none (Theorem 4.3). Any convex
+    web curve works: g is its left slope at M (the web's marginal value of the last bit).
+    """
     check_positive("exposure_frequency p", exposure_frequency)
-    g = web_marginal_value(law, capacity_bits)
+    g = web_marginal_value(web, capacity_bits)
     return g / (np.asarray(exposure_frequency, dtype=float) + g)
 
 
