@@ -104,10 +104,12 @@ def greedy_decode(model: GPTNeoX, prompts, max_new_tokens, *, batch_size: int = 
         positions = _positions(real)
         cache = KVCache(model, len(items), width + steps - 1)
         tokens = []
-        token = model(idx, positions[..., :width], real[..., :width], cache, last=1).argmax(-1)  # (K, b, 1)
+        token = model(idx, positions=positions[..., :width], key_mask=real[..., :width], cache=cache,
+                      last=1).argmax(-1)  # (K, b, 1)
         tokens.append(token)
         for t in range(width, width + steps - 1):
-            token = model(token, positions[..., t:t + 1], real[..., :t + 1], cache, last=1).argmax(-1)
+            token = model(token, positions=positions[..., t:t + 1], key_mask=real[..., :t + 1], cache=cache,
+                          last=1).argmax(-1)
             tokens.append(token)
         generated = torch.cat(tokens, dim=-1).tolist()  # (K, b, steps)
         for k in range(K):
@@ -169,7 +171,7 @@ def score_targets(model: GPTNeoX, prompts, targets, *, batch_size: int = 128) ->
         # Right padding after the target is never attended by target positions (causal), so the
         # mask only has to hide the left padding.
         real = torch.cat((real, real.new_ones(K, len(items), span - 1)), dim=-1)
-        logits = model(idx, _positions(real), real, last=span).float()  # (K, b, span, V)
+        logits = model(idx, positions=_positions(real), key_mask=real, last=span).float()  # (K, b, span, V)
         labels = labels.to(device)
         token_nll = F.cross_entropy(logits.flatten(0, 2), labels.flatten(), ignore_index=-100,
                                     reduction="none").view(K, len(items), span)

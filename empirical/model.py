@@ -184,13 +184,15 @@ class GPTNeoX(nn.Module):
             else:  # biases
                 p[k].zero_()
 
-    def forward(self, idx, positions=None, key_mask=None, cache: KVCache | None = None,
-                last: int | None = None):
-        """Logits (K, B, T, V) for token ids ``idx`` (K, B, T); only the last ``last`` positions if set.
+    def forward(self, idx, targets=None, *, positions=None, key_mask=None, cache: KVCache | None = None,
+                last: int | None = None, ignore_index: int = -100):
+        """Logits (K, B, T, V) for token ids ``idx`` (K, B, T), or with ``targets`` (K, B, T) the
+        per-model mean cross-entropy (K,) in nats, fused with the output head (see head_loss).
 
-        Training passes ``idx`` only (causal attention, positions 0..T-1). Decoding left-padded
-        prompts passes ``positions`` (B, T) or (K, B, T), ``key_mask`` (B, T_k) or (K, B, T_k),
-        True at real tokens, over all keys including cached ones, and a ``KVCache``.
+        Training passes ``idx`` and ``targets`` (causal attention, positions 0..T-1). Decoding
+        left-padded prompts passes ``positions`` (B, T) or (K, B, T), ``key_mask`` (B, T_k) or
+        (K, B, T_k), True at real tokens, over all keys including cached ones, and a ``KVCache``;
+        ``last`` keeps only the last positions' logits.
         """
         K, B, T = idx.shape
         cfg = self.config
@@ -215,6 +217,9 @@ class GPTNeoX(nn.Module):
         if last is not None:
             x = x[:, :, T - last:]  # the head is per position: skip the logits nobody reads
         x = self.final_layer_norm(x)
+        if targets is not None:
+            return head_loss(x.reshape(K, -1, cfg.d_model), self.embed_out.weight, targets.reshape(K, -1),
+                             ignore_index)
         return self.embed_out(x)  # (K, B, T, V)
 
     @staticmethod
@@ -230,6 +235,66 @@ class GPTNeoX(nn.Module):
         return mask.expand(K, B, T, start + T).reshape(K * B, 1, T, start + T)
 
 
+class _HeadCrossEntropy(torch.autograd.Function):
+    """Output head and mean cross-entropy per model, in row chunks, gradients made on the way.
+
+    For hidden states h (K, N, d), head W (K, V, d) and targets y, model k's loss is
+    L_k = (1 / n_k) sum_i [logsumexp_v (h_i W^T)_v - (h_i W^T)_{y_i}] over its n_k counted rows,
+    with dL_k/dlogits_i = (softmax(h_i W^T) - onehot(y_i)) / n_k. Each chunk's logits are made,
+    used for the loss and both gradients (dh = dlogits W, dW += dlogits^T h), and dropped, so the
+    (K, N, V) logits never exist in memory: for small models they dominate the step's time.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, ignore_index: int, chunk_rows: int):
+        K, N, _ = h.shape
+        device_type = h.device.type
+        # Under autocast the matrix products run in the autocast dtype, the softmax in fp32.
+        mm_dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else h.dtype
+        with torch.autocast(device_type, enabled=False):
+            hm, wm = h.to(mm_dtype), weight.to(mm_dtype)
+            counted = targets != ignore_index  # (K, N)
+            inv_count = 1.0 / counted.sum(1).clamp(min=1).to(torch.float32)  # (K,)
+            safe = torch.where(counted, targets, 0).unsqueeze(-1)  # (K, N, 1)
+            want_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+            loss = torch.zeros(K, dtype=torch.float32, device=h.device)
+            grad_h = torch.empty_like(hm) if want_grad else None
+            grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if want_grad else None
+            for s in range(0, N, chunk_rows):
+                hc, yc = hm[:, s:s + chunk_rows], safe[:, s:s + chunk_rows]  # (K, c, d), (K, c, 1)
+                row_weight = (counted[:, s:s + chunk_rows] * inv_count[:, None]).unsqueeze(-1)  # (K, c, 1)
+                logp = torch.log_softmax(torch.bmm(hc, wm.transpose(1, 2)).float(), -1)  # (K, c, V)
+                loss -= (logp.gather(-1, yc) * row_weight).sum((1, 2))
+                if want_grad:
+                    dlogits = logp.exp_().scatter_add_(-1, yc, torch.full_like(row_weight, -1.0)).to(mm_dtype)
+                    # The per-row weights scale the small (K, c, d) operands, not the (K, c, V) one.
+                    grad_h[:, s:s + chunk_rows] = torch.bmm(dlogits, wm) * row_weight.to(mm_dtype)
+                    grad_w += torch.bmm(dlogits.transpose(1, 2), hc * row_weight.to(mm_dtype)).float()
+        if want_grad:
+            ctx.save_for_backward(grad_h, grad_w)
+        ctx.dtypes = (h.dtype, weight.dtype)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):  # (K,)
+        grad_h, grad_w = ctx.saved_tensors
+        g = grad_loss.view(-1, 1, 1)
+        return (grad_h * g.to(grad_h.dtype)).to(ctx.dtypes[0]), (grad_w * g).to(ctx.dtypes[1]), None, None, None
+
+
+def head_loss(h, weight, targets, ignore_index: int = -100, chunk_bytes: int | None = None):
+    """Mean cross-entropy per model (K,) of the head ``weight`` (K, V, d) on hidden states
+    ``h`` (K, N, d) against ``targets`` (K, N); rows whose target is ``ignore_index`` count for
+    nothing. Equals ``per_model_loss(h @ weight^T, targets)`` with gradients, without ever
+    holding all the logits: chunks of about ``chunk_bytes`` of fp32 logits (default 8 MiB on
+    CPU, where they then stay in cache, 1 GiB on accelerators, where launches cost more)."""
+    K, N, _ = h.shape
+    if chunk_bytes is None:
+        chunk_bytes = 1 << 23 if h.device.type == "cpu" else 1 << 30
+    chunk_rows = max(1, min(N, chunk_bytes // (4 * K * weight.shape[1])))
+    return _HeadCrossEntropy.apply(h, weight, targets, ignore_index, chunk_rows)
+
+
 def per_model_loss(logits, targets, ignore_index: int = -100):
     """Mean next-token cross-entropy (nats) per model: (K,) from logits (K, B, T, V), targets (K, B, T).
 
@@ -241,6 +306,22 @@ def per_model_loss(logits, targets, ignore_index: int = -100):
                           reduction="none").view(K, -1)
     counts = (targets.view(K, -1) != ignore_index).sum(1).clamp(min=1)
     return nll.sum(1) / counts
+
+
+@torch.no_grad()
+def clip_grad_norm_per_model(model: nn.Module, max_norm: float) -> torch.Tensor:
+    """Clip each model's gradient to global L2 norm ``max_norm``; return the norms before (K,).
+
+    Model k's norm runs over slice k of every parameter, so clipping the stack equals applying
+    ``torch.nn.utils.clip_grad_norm_`` to each model alone (same coefficient, same 1e-6).
+    """
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    norms = torch.linalg.vector_norm(
+        torch.stack([torch.linalg.vector_norm(g.flatten(1), dim=1) for g in grads]), dim=0)  # (K,)
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
+    return norms
 
 
 # --- Hugging Face interoperability -----------------------------------------------------------
