@@ -8,15 +8,16 @@ web tokens emitted so far. At each document boundary of the sequence being fille
 
 * if D < 0 (or r = 1), the next knowledge exposure goes in whole if it fits; exposures are never
   cut across sequences. If it does not fit in the R tokens left, the tail is filled with web text
-  when that keeps D - r R >= -r T, and with ``pad_id`` otherwise (only at r near 1, where web
-  tails alone would pull the share below r); the exposure opens the next sequence;
+  when that keeps D - r R >= -r (T + L_max), and with ``pad_id`` otherwise; the exposure opens the
+  next sequence. Padding is needed only when r > 1 - L_max / T, where web tails alone would pull
+  the share below r (always at r = 1, which has no web text);
 * otherwise (D >= 0) web text runs to the end of its document (end-of-text included) or of the
   sequence, whichever comes first; a web document cut by a sequence end continues later.
 
-So D stays in [-r T, (1 - r) L_max) (T = seq_len, L_max the longest exposure), hence over any
-window of the stream holding C content (non-pad) tokens, the knowledge share differs from r by
-less than (r T + (1 - r) L_max) / C: exact in the long run, and for T = 256, L_max = 140,
-r = 0.3, within 0.18% over any 100,000 tokens (``window_tolerance``).
+So D stays in [-r (T + L_max), (1 - r) L_max) (T = seq_len, L_max the longest exposure), hence
+over any window of the stream holding C content (non-pad) tokens, the knowledge share differs from
+r by less than (r T + L_max) / C: exact in the long run, and for T = 256, L_max = 140, r = 0.3,
+within 0.22% over any 100,000 tokens (``window_tolerance``).
 
 Which exposures: the knowledge source is consumed in blocks of ``block_exposures`` exposures. Block
 b is a pure function of (seed, b): sources with uniform item probabilities (SynBio, subsampled or
@@ -42,7 +43,7 @@ WEB, KNOWLEDGE, PAD = 0, 1, 2  # position kinds (next_batch(return_kinds=True))
 
 def window_tolerance(mixing_ratio: float, seq_len: int, max_exposure_tokens: int, window_tokens: int) -> float:
     """Bound on |knowledge share - r| over any window of ``window_tokens`` content tokens."""
-    return (mixing_ratio * seq_len + (1 - mixing_ratio) * max_exposure_tokens) / window_tokens
+    return (mixing_ratio * seq_len + max_exposure_tokens) / window_tokens
 
 
 def expected_exposure_frequency(knowledge: KnowledgeSource, mixing_ratio: float) -> np.ndarray:
@@ -171,6 +172,7 @@ class MixedStream:
                 raise ValueError(f"seq_len must be >= the longest exposure ({knowledge.max_tokens_per_exposure} "
                                  f"tokens) so that exposures are never cut, got {seq_len}")
         self.knowledge = knowledge
+        self.max_exposure_tokens = 0 if knowledge is None else int(knowledge.max_tokens_per_exposure)
         self.mixing_ratio = float(mixing_ratio)
         self.seq_len, self.batch_size, self.seed = int(seq_len), int(batch_size), int(seed)
         self.block_exposures = int(block_exposures)
@@ -291,7 +293,7 @@ class MixedStream:
                         continue
                     # The exposure does not fit: it opens the next sequence; fill this tail.
                     deficit = know - r * (know + web)
-                    if r < 1.0 and deficit - r * room >= -r * T:
+                    if r < 1.0 and deficit - r * room >= -r * (T + self.max_exposure_tokens):
                         out[row, pos:] = self._web_exactly(room)
                         web += room
                     else:
