@@ -240,3 +240,25 @@ def ragged_split(flat: np.ndarray, lengths: np.ndarray) -> list[list[int]]:
     """Split a flat array into lists of the given lengths."""
     bounds = np.cumsum(lengths)[:-1]
     return [x.tolist() for x in np.split(flat, bounds)]
+
+
+KNOWLEDGE_KINDS = ("synbio", "synbio-powerlaw", "slope", "max")
+
+
+def make_knowledge(kind: str, tokenizer: Any | None, *, people: int = 1000, seed: int = 0, subsample_rho: float = 1.0,
+                   ckm_tau: float = 0.0, powerlaw_groups: int = 100, powerlaw_exponent: float = 1.5,
+                   eot_id: int | None = None, eval_items: int = 1000) -> KnowledgeSource:
+    """The knowledge source of a run: SynBio (uniform or power-law, with rho and tau) or a task.
+
+    ``powerlaw_groups`` only applies to "synbio-powerlaw" (``people`` must be a multiple of it);
+    ``eval_items`` only to the tasks (held-out instances)."""
+    from empirical.synbio import SynBio, SynBioConfig
+    from empirical.tasks import make_task
+    if kind in ("synbio", "synbio-powerlaw"):
+        config = SynBioConfig(people=people, seed=seed, subsample_rho=subsample_rho, ckm_tau=ckm_tau,
+                              powerlaw_groups=powerlaw_groups if kind == "synbio-powerlaw" else 0,
+                              powerlaw_exponent=powerlaw_exponent)
+        return SynBio(config, tokenizer, eot_id)
+    if kind in ("slope", "max"):
+        return make_task(kind, tokenizer, eot_id, seed=seed, eval_items=eval_items)
+    raise ValueError(f"unknown knowledge kind {kind!r}: choose one of {KNOWLEDGE_KINDS}")

@@ -182,6 +182,7 @@ class MixedStream:
         self.web_doc_ends = np.flatnonzero(self.web == self.eot_id)  # documents end after these positions
         self.web_start = int(web_start)
         self.item_order = self._resolve_order(item_order)
+        self._support_size = 0 if self.item_order == "iid" else int((knowledge.item_probabilities > 0).sum())
         self.counter = ExposureCounter(knowledge.num_items if knowledge is not None else None,
                                        tuple(knowledge.attributes) if knowledge is not None else ())
         self.exposure_index = 0  # global index of the next exposure to place
@@ -221,7 +222,7 @@ class MixedStream:
         K = self.block_exposures
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, 1, b]))
         if self.item_order == "passes":
-            support_size = int((self.knowledge.item_probabilities > 0).sum())
+            support_size = self._support_size
             index = np.arange(b * K, (b + 1) * K, dtype=np.int64)
             epoch, position = index // support_size, index % support_size
             items = np.empty(K, dtype=np.int64)

@@ -290,3 +290,14 @@ def test_cli_errors_are_one_line_and_exit_2(args, fragment):
 
 def test_months_are_rendered_in_full():
     assert MONTHS[7] == "August" and len(TEMPLATES) == 5 and all(len(v) == 5 for v in TEMPLATES.values())
+
+
+def test_make_knowledge_builds_each_kind(tokenizer):
+    from empirical.knowledge import KnowledgeSource, make_knowledge
+    power = make_knowledge("synbio-powerlaw", tokenizer, people=200, powerlaw_groups=20)
+    assert isinstance(power, KnowledgeSource) and power.config.powerlaw_groups == 20
+    plain = make_knowledge("synbio", tokenizer, people=200, subsample_rho=0.5, ckm_tau=0.1)
+    assert plain.config.powerlaw_groups == 0 and plain.trained.size == 100 and plain.compact_probability > 0
+    assert make_knowledge("max", tokenizer, eval_items=10).held_out.shape == (10, 30)
+    with pytest.raises(ValueError, match="unknown knowledge kind"):
+        make_knowledge("wiki", tokenizer)
