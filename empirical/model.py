@@ -246,7 +246,7 @@ class _HeadCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, h, weight, targets, ignore_index: int, chunk_rows: int):
+    def forward(ctx, h, weight, targets, ignore_index: int, chunk_rows: int, want_grad: bool):
         K, N, _ = h.shape
         device_type = h.device.type
         # Under autocast the matrix products run in the autocast dtype, the softmax in fp32.
@@ -256,7 +256,6 @@ class _HeadCrossEntropy(torch.autograd.Function):
             counted = targets != ignore_index  # (K, N)
             inv_count = 1.0 / counted.sum(1).clamp(min=1).to(torch.float32)  # (K,)
             safe = torch.where(counted, targets, 0).unsqueeze(-1)  # (K, N, 1)
-            want_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
             loss = torch.zeros(K, dtype=torch.float32, device=h.device)
             grad_h = torch.empty_like(hm) if want_grad else None
             grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if want_grad else None
@@ -279,7 +278,7 @@ class _HeadCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):  # (K,)
         grad_h, grad_w = ctx.saved_tensors
         g = grad_loss.view(-1, 1, 1)
-        return (grad_h * g.to(grad_h.dtype)).to(ctx.dtypes[0]), (grad_w * g).to(ctx.dtypes[1]), None, None, None
+        return (grad_h * g.to(grad_h.dtype)).to(ctx.dtypes[0]), (grad_w * g).to(ctx.dtypes[1]), None, None, None, None
 
 
 def head_loss(h, weight, targets, ignore_index: int = -100, chunk_bytes: int | None = None):
@@ -292,7 +291,9 @@ def head_loss(h, weight, targets, ignore_index: int = -100, chunk_bytes: int | N
     if chunk_bytes is None:
         chunk_bytes = 1 << 23 if h.device.type == "cpu" else 1 << 30
     chunk_rows = max(1, min(N, chunk_bytes // (4 * K * weight.shape[1])))
-    return _HeadCrossEntropy.apply(h, weight, targets, ignore_index, chunk_rows)
+    # Under no_grad the gradients are not made (needs_input_grad does not see the grad mode).
+    want_grad = torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad)
+    return _HeadCrossEntropy.apply(h, weight, targets, ignore_index, chunk_rows, want_grad)
 
 
 def per_model_loss(logits, targets, ignore_index: int = -100):
@@ -322,6 +323,29 @@ def clip_grad_norm_per_model(model: nn.Module, max_norm: float) -> torch.Tensor:
     for g in grads:
         g.mul_(coef.view(-1, *([1] * (g.dim() - 1))).to(g.dtype))
     return norms
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc reuse freed memory for large tensors instead of unmapping it.
+
+    By default glibc serves allocations above ~32 MiB with fresh mmap()s and returns them on
+    free, so every training step page-faults its big activations anew; a K-stack has K-times
+    larger tensors and paid up to 3x for it here. Process-wide: call once at program start
+    (trainer, benchmarks), CPU runs on Linux only. Returns whether the setting was applied.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_MAX = -1, -2, -4
+        return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
+                    and libc.mallopt(M_TOP_PAD, 64 << 20))
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to tune
+        return False
 
 
 # --- Hugging Face interoperability -----------------------------------------------------------
@@ -435,6 +459,10 @@ def load_pretrained(path) -> GPTNeoX:
 
     model = from_hf(GPTNeoXForCausalLM.from_pretrained(str(path)))
     ours = Path(path) / "phasemix_model_config.json"
-    if ours.exists():  # keep the init settings that config.json does not carry
-        model.config = ModelConfig.from_json(ours.read_text())
+    if ours.exists():  # ours carries the init settings too, which config.json does not
+        saved = ModelConfig.from_json(ours.read_text())
+        init = ("init_method", "output_layer_init_method", "init_std")
+        if saved.replace(**{f: getattr(model.config, f) for f in init}) != model.config:
+            raise ValueError(f"{ours} disagrees with config.json: {saved} vs {model.config}")
+        model.config = saved
     return model

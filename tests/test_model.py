@@ -5,11 +5,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from empirical.model import (GPTNeoX, clip_grad_norm_per_model, from_hf, head_loss, load_pretrained,
-                             per_model_loss, save_pretrained, to_hf, to_hf_state_dict)
+from empirical.model import (GPTNeoX, clip_grad_norm_per_model, config_from_hf, from_hf, head_loss, hf_config,
+                             load_pretrained, per_model_loss, save_pretrained, to_hf, to_hf_state_dict)
 from empirical.presets import PRESETS, ModelConfig, get_preset, params_nonembedding, params_total
 
-torch.set_num_threads(2)
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    # Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 TINY = ModelConfig(n_layer=2, d_model=32, n_head=4, vocab_size=97, max_seq_len=64)
 
@@ -118,6 +126,19 @@ def test_from_hf_stacks_hugging_face_models_exactly():
             assert torch.equal(p[k], q[0]), name
 
 
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_round_trip_through_the_hugging_face_config(name):
+    cfg = get_preset(name)
+    assert config_from_hf(hf_config(cfg)) == cfg
+
+
+def test_hugging_face_features_we_lack_are_rejected():
+    with pytest.raises(ValueError, match="tie_word_embeddings"):
+        config_from_hf(hf_config(TINY, tie_word_embeddings=True))
+    with pytest.raises(ValueError, match="hidden_act"):
+        config_from_hf(hf_config(TINY, hidden_act="relu"))
+
+
 def test_state_dict_uses_pythia_checkpoint_names():
     keys = set(to_hf_state_dict(GPTNeoX(TINY, seeds=[0]), 0))
     assert {"gpt_neox.embed_in.weight", "embed_out.weight", "gpt_neox.final_layer_norm.bias",
@@ -139,6 +160,8 @@ def test_saved_model_loads_with_from_pretrained_and_back(tmp_path):
         torch.testing.assert_close(hf(idx[0]).logits, expected, rtol=0, atol=1e-5)
         torch.testing.assert_close(back(idx)[0], expected, rtol=0, atol=1e-6)
     assert back.config == model.config and hf.config.eos_token_id == 2
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())  # read by transformers 4.x too
+    assert (saved["rotary_pct"], saved["rotary_emb_base"]) == (0.25, 10000.0)
 
 
 # --- initialisation and independence of the K models -------------------------------------------
