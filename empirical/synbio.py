@@ -329,21 +329,35 @@ class SynBio:
         """Length of each piece: tokens once tokenized, else characters (text-only mode)."""
         return self.pieces.length if self.pieces.tokenized else self.pieces.text_length
 
-    def expected_biography_tokens(self, items: np.ndarray | None = None) -> np.ndarray:
-        """Exact expected length of one biography of each person (tokens, or characters without a
-        tokenizer), including end-of-text: the name is bare in exactly one of the five sentences."""
-        items = np.arange(self.num_items) if items is None else np.asarray(items)
+    def _name_and_value_tokens(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per person: the name's length summed over the five sentences (bare in exactly one of
+        them), and the five values' total length."""
         n = self._lengths()
         names = self.name_index[items]
-        name = n[self.first_bare[names[:, 0]]] + 4 * n[self.first_spaced[names[:, 0]]]
-        name = name + 5 * (n[self.middle_spaced[names[:, 1]]] + n[self.last_spaced[names[:, 2]]])
+        spaced = n[self.middle_spaced[names[:, 1]]] + n[self.last_spaced[names[:, 2]]]
+        name = n[self.first_bare[names[:, 0]]] + 4 * n[self.first_spaced[names[:, 0]]] + 5 * spaced
+        per_value = n[self.value_pieces].sum(axis=1)
+        values = per_value[self.value_offset + self.value_index[items]].sum(axis=1)
+        return name, values
+
+    def expected_biography_tokens(self, items: np.ndarray | None = None) -> np.ndarray:
+        """Exact expected length of one biography of each person (tokens, or characters without a
+        tokenizer), including end-of-text; only the templates vary between exposures."""
+        items = np.arange(self.num_items) if items is None else np.asarray(items)
+        n = self._lengths()
+        name, values = self._name_and_value_tokens(items)
         words = (n[self.words] + n[self.ends]).mean(axis=1).sum()  # mean over templates, sum over attributes
-        values = n[self._values_of(items[:, None], np.arange(5)[None, :])].sum(axis=(1, 2))
         return name + words + values + n[self.eot_piece]
 
     def compact_tokens(self, items: np.ndarray | None = None) -> np.ndarray:
+        """Length of each person's compact (CKM) form, end-of-text included."""
         items = np.arange(self.num_items) if items is None else np.asarray(items)
-        return self._lengths()[self._compact_layout(items)].sum(axis=1)
+        n = self._lengths()
+        names = self.name_index[items]
+        fixed = n[self.compact_prefix] + n[self.compact_keys].sum() + n[self.eot_piece]
+        name = n[self.first_spaced[names[:, 0]]] + n[self.middle_spaced[names[:, 1]]] + n[self.last_spaced[names[:, 2]]]
+        per_value = n[self.value_pieces].sum(axis=1)
+        return fixed + name + per_value[self.value_offset + self.value_index[items]].sum(axis=1)
 
     def _compact_probability(self) -> float:
         """q with q E[compact] = tau (1 - q) E[biography]: compact tokens are tau x biography tokens."""
@@ -355,24 +369,23 @@ class SynBio:
         compact = float(p @ self.compact_tokens(self.trained))
         return tau * bio / (compact + tau * bio)
 
-    @property
+    @cached_property
     def expected_tokens_per_exposure(self) -> float:
         """Exact mean tokens per exposure under the sampling distribution (CKM forms included)."""
         p = self.item_probabilities[self.trained]
         q = self.compact_probability
-        per_item = (1 - q) * self.expected_biography_tokens(self.trained) + q * self.compact_tokens(self.trained)
+        per_item = self.expected_biography_tokens(self.trained)
+        if q:
+            per_item = (1 - q) * per_item + q * self.compact_tokens(self.trained)
         return float(p @ per_item)
 
     @cached_property
     def max_tokens_per_exposure(self) -> int:
-        """Upper bound on an exposure's length: longest template words and names, for each person."""
+        """Upper bound on an exposure's length: each person's longest templates."""
         n = self._lengths()
-        names = self.name_index
-        name = n[self.first_bare[names[:, 0]]] + 4 * n[self.first_spaced[names[:, 0]]]
-        name = name + 5 * (n[self.middle_spaced[names[:, 1]]] + n[self.last_spaced[names[:, 2]]])
+        name, values = self._name_and_value_tokens(np.arange(self.num_items))
         words = (n[self.words] + n[self.ends]).max(axis=1).sum()
-        values = n[self._values_of(np.arange(self.num_items)[:, None], np.arange(5)[None, :])].sum(axis=(1, 2))
-        bio = int((name + words + values).max()) + 1
+        bio = int((name + values).max() + words + n[self.eot_piece])
         return max(bio, int(self.compact_tokens().max()))
 
     # --- sampling -----------------------------------------------------------------------------
