@@ -199,7 +199,12 @@ class GPTNeoX(nn.Module):
         start = cache.length if cache is not None else 0
         if start + T > cfg.max_seq_len:
             raise ValueError(f"sequence length {start + T} exceeds max_seq_len={cfg.max_seq_len}")
-        # Model k reads row k*V + token of the flattened (K*V, d) table: one embedding kernel.
+        # Model k reads row k*V + token of the flattened (K*V, d) table: one embedding kernel. An
+        # id >= V would silently read the next model's table, so check it where that costs no
+        # device synchronisation (on accelerators the data pipeline must guarantee it).
+        if (idx.device.type == "cpu" and not torch.compiler.is_compiling() and idx.numel()
+                and not (0 <= int(idx.min()) and int(idx.max()) < cfg.vocab_size)):
+            raise ValueError(f"token ids must be in [0, {cfg.vocab_size}), got {int(idx.min())}..{int(idx.max())}")
         offsets = torch.arange(K, device=idx.device).view(K, 1, 1) * cfg.vocab_size
         x = F.embedding(idx + offsets, self.embed_in.view(-1, cfg.d_model))  # (K, B, T, d)
         if positions is None:
@@ -305,7 +310,7 @@ def per_model_loss(logits, targets, ignore_index: int = -100):
     K = logits.shape[0]
     nll = F.cross_entropy(logits.flatten(0, -2).float(), targets.flatten(), ignore_index=ignore_index,
                           reduction="none").view(K, -1)
-    counts = (targets.view(K, -1) != ignore_index).sum(1).clamp(min=1)
+    counts = (targets.reshape(K, -1) != ignore_index).sum(1).clamp(min=1)
     return nll.sum(1) / counts
 
 

@@ -283,6 +283,12 @@ def test_sequence_longer_than_max_seq_len_is_rejected():
         GPTNeoX(TINY, seeds=[0])(_tokens(1, 1, 65))
 
 
+def test_token_id_outside_the_vocabulary_is_rejected():
+    # Unchecked, id V would read the next model's embedding table.
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 97\)"):
+        GPTNeoX(TINY, seeds=[0, 1])(torch.full((2, 1, 3), 97))
+
+
 def test_empty_seed_list_is_rejected():
     with pytest.raises(ValueError, match="seeds"):
         GPTNeoX(TINY, seeds=[])
