@@ -23,21 +23,22 @@ from empirical.model import GPTNeoX, KVCache
 
 
 def _per_model(model: GPTNeoX, items, name: str) -> list[list[list[int]]]:
-    """Token-id lists as K lists of N lists: shared (depth 2) or per model (depth 3)."""
+    """Token-id lists as K lists of N lists: shared (depth 2, converted once) or per model (depth 3)."""
     items = list(items)
     if not items:
         raise ValueError(f"{name} must hold at least one item, got none")
     K = model.n_models
     shared = all(isinstance(t, int) for t in items[0]) if len(items[0]) else True
-    per_model = [items] * K if shared else [list(x) for x in items]
-    if len(per_model) != K or len({len(x) for x in per_model}) != 1:
+    per_model = [items] if shared else [list(x) for x in items]
+    if (not shared and len(per_model) != K) or len({len(x) for x in per_model}) != 1:
         raise ValueError(f"{name} per model must be {K} lists of equal length, got "
                          f"lengths {[len(x) for x in per_model]}")
-    return [[[int(t) for t in seq] for seq in x] for x in per_model]
+    converted = [[[int(t) for t in seq] for seq in x] for x in per_model]
+    return converted * K if shared else converted
 
 
 def _check_tokens(seqs: list[list[list[int]]], name: str, vocab_size: int, min_len: int):
-    for x in seqs:
+    for x in {id(x): x for x in seqs}.values():  # a shared list once
         for seq in x:
             if len(seq) < min_len:
                 raise ValueError(f"every item of {name} needs at least {min_len} token(s), got {seq!r}")
@@ -54,16 +55,16 @@ def _batches(lengths: list[int], batch_size: int) -> list[list[int]]:
 
 def _left_pad(seqs: list[list[list[int]]], items: list[int], width: int, device):
     """Token ids (K, b, width), real-token mask and rotary positions, prompts right-aligned."""
-    K, b = len(seqs), len(items)
-    idx = torch.zeros(K, b, width, dtype=torch.long)
-    real = torch.zeros(K, b, width, dtype=torch.bool)
-    for k in range(K):
-        for j, i in enumerate(items):
-            seq = seqs[k][i]
-            if seq:
-                idx[k, j, width - len(seq):] = torch.tensor(seq)
-                real[k, j, width - len(seq):] = True
-    return idx.to(device), real.to(device)
+    rows = [[0] * (width - len(x[i])) + x[i] for x in seqs for i in items]
+    real = [[False] * (width - len(x[i])) + [True] * len(x[i]) for x in seqs for i in items]
+    shape = (len(seqs), len(items), width)
+    return torch.tensor(rows).view(shape).to(device), torch.tensor(real).view(shape).to(device)
+
+
+def _right_pad(seqs: list[list[list[int]]], items: list[int], width: int, fill: int):
+    """Token ids (K, b, width), sequences left-aligned, ``fill`` after them."""
+    rows = [x[i][:width] + [fill] * (width - len(x[i][:width])) for x in seqs for i in items]
+    return torch.tensor(rows, dtype=torch.long).view(len(seqs), len(items), width)
 
 
 def _positions(real):
@@ -154,19 +155,17 @@ def score_targets(model: GPTNeoX, prompts, targets, *, batch_size: int = 128) ->
     exact = torch.zeros(K, N, dtype=torch.bool)
     n_tokens = torch.tensor([[len(t) for t in x] for x in target_ids], dtype=torch.long)
     lengths = [max(len(prompt_ids[k][i]) for k in range(K)) for i in range(N)]
+    # Teacher forcing: each target without its last token follows the prompt (a shared list once).
+    follow_of = {id(x): [y[:-1] for y in x] for x in target_ids}
+    follow_ids = [follow_of[id(x)] for x in target_ids]
     for items in _batches(lengths, batch_size):
         width = max(lengths[i] for i in items)
         span = max(len(target_ids[k][i]) for k in range(K) for i in items)
         if width + span - 1 > cfg.max_seq_len:
             raise ValueError(f"prompt ({width}) + target ({span}) - 1 exceeds max_seq_len={cfg.max_seq_len}")
         idx, real = _left_pad(prompt_ids, items, width, device)
-        follow = torch.zeros(K, len(items), span - 1, dtype=torch.long)
-        labels = torch.full((K, len(items), span), -100, dtype=torch.long)
-        for k in range(K):
-            for j, i in enumerate(items):
-                y = target_ids[k][i]
-                follow[k, j, :len(y) - 1] = torch.tensor(y[:-1], dtype=torch.long)
-                labels[k, j, :len(y)] = torch.tensor(y, dtype=torch.long)
+        follow = _right_pad(follow_ids, items, span - 1, fill=0)
+        labels = _right_pad(target_ids, items, span, fill=-100)
         idx = torch.cat((idx, follow.to(device)), dim=-1)
         # Right padding after the target is never attended by target positions (causal), so the
         # mask only has to hide the left padding.
