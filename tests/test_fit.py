@@ -323,6 +323,14 @@ def test_slope_fit_noisy_points_interval_covers_theory():
     assert 0 < fit.n_bootstrap_used <= 300 and fit.n_points == 6
 
 
+def test_slope_fit_bootstrap_skips_resamples_with_one_distinct_x():
+    x = np.array([1.0, 10.0, 100.0])
+    fit = fit_power_law_slope(x, x**-1.5, n_bootstrap=200, seed=0)
+    # All three draws hit the same point with probability 3/27; every other resample is exact.
+    assert 150 < fit.n_bootstrap_used < 200
+    assert fit.slope_interval_bootstrap == pytest.approx((-1.5, -1.5))
+
+
 @pytest.mark.parametrize(
     "args, kwargs, message",
     [
