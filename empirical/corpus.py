@@ -22,7 +22,6 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
-import importlib.util
 import json
 import lzma
 import os
@@ -375,6 +374,7 @@ def tokenize_corpus(corpus: Corpus | str, split: str, tokenizer: Any, *, eot_id:
         # Write then rename: a concurrent reader sees the whole array or none.
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npy", delete=False) as handle:
             np.save(handle, tokens)
+        os.chmod(handle.name, 0o644)  # temporary files are private; the cache may be shared
         os.replace(handle.name, path)
         report = {"corpus": corpus.name, "identity": corpus.identity, "split": split, "eot_id": eot,
                   **token_stats(tokens, eot)}

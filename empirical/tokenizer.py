@@ -111,7 +111,7 @@ def train_bpe(vocab_size: int = DEFAULT_BPE_VOCAB, *, corpus: Corpus | str | Non
               use_cache: bool = True) -> LoadedTokenizer:
     """A byte-level BPE with ``vocab_size`` ids (end-of-text 0, padding 1, the 256 bytes, then merges)
     trained with ``tokenizers`` on the corpus's training split (default: the embedded corpus, all of its
-    training split: about 4 s on one core). Cached by (corpus identity, vocab size, max_characters).
+    training split: about 4 s on two cores). Cached by (corpus identity, vocab size, max_characters).
 
     Deterministic: the same corpus gives byte-identical tokenizer JSON in every process and with any
     number of threads (tests/test_tokenizer.py checks across processes): word counts are sums, and
@@ -145,6 +145,7 @@ def train_bpe(vocab_size: int = DEFAULT_BPE_VOCAB, *, corpus: Corpus | str | Non
         with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".json", delete=False,
                                          encoding="utf-8") as handle:
             handle.write(tokenizer.to_str())
+        os.chmod(handle.name, 0o644)  # temporary files are private; the cache may be shared
         os.replace(handle.name, path)
     return describe(tokenizer, name)
 

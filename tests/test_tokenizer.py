@@ -112,7 +112,7 @@ def test_load_tokenizer_specs(tmp_path, bpe):
             load_tokenizer(bad)
 
 
-def test_describe_requires_end_of_text(bpe):
+def test_describe_requires_end_of_text():
     from tokenizers import Tokenizer, models
 
     with pytest.raises(ValueError, match="end-of-text"):
