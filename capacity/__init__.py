@@ -1,6 +1,14 @@
 """The theory of knowledge acquisition under data mixing (PAPER.md section 4). Imports no torch."""
 from capacity.allocation import Allocation, optimal_allocation, optimal_allocation_cvxpy
 from capacity.curves import FactGroup, FactsCurve, LossCurve, MultiFrequencyFactsCurve, PowerLawCurve, TabulatedCurve
+from capacity.fit import (
+    ScalingLawFit,
+    fit_power_law_slope,
+    fit_scaling_law,
+    fit_steps_to_target,
+    threshold_frequency_grouped,
+    threshold_popularity,
+)
 from capacity.phase import facts_capacity_grid, phase_diagram
 from capacity.strategies import best_subsampling_ratio, ckm_facts_learned, subsampling_facts_learned
 from capacity.thresholds import (
