@@ -1,0 +1,304 @@
+"""Training: one function from typed configs to result rows.
+
+``train(config)`` trains one model; ``train_group(configs)`` trains K models of one architecture at
+once, each with its own data stream, optimiser state, checkpoint and rows (issue 7): the models are
+a K-stack (``empirical.model``) whose losses are summed, so each gets exactly its own gradient.
+
+The loop reads top to bottom: build data and models (or resume them), then for each step draw each
+run's batch, forward and backward, clip and update each model, and at the evaluation steps evaluate,
+write the rows and a checkpoint. A checkpoint holds everything a run needs to continue exactly
+(model and optimiser slices, the data stream's position, the rows so far), written atomically, so
+resuming reproduces an uninterrupted run (bit-identical on CPU; tested).
+
+Several processes (``torchrun``) split each global batch: every rank draws the same global batch and
+trains on its own slice; DistributedDataParallel averages the gradients, which equals the gradient
+of the global-batch mean because the slices have equal sizes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from empirical.config import TrainConfig
+from empirical.evaluate import evaluate_knowledge, sequence_loss
+from empirical.model import GPTNeoX, keep_freed_memory, save_pretrained
+from empirical.optim import StackedAdamW, learning_rate
+from empirical.pipeline import RunData, build_run_data
+from empirical.presets import get_preset, params_nonembedding, params_total
+
+CHECKPOINT = "checkpoint.pt"
+GROUP_KEYS = ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval")
+
+
+def package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("phasemix")
+    except Exception:  # not installed (running from a source tree)
+        return "unknown"
+
+
+def git_commit() -> str:
+    """The source tree's commit (with '+dirty' if it has uncommitted changes), or 'unknown'."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return commit.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    if requested:
+        return torch.device(requested)
+    if torch.cuda.is_available():
+        rank = int(os.environ.get("LOCAL_RANK", 0))
+        return torch.device("cuda", rank)
+    return torch.device("cpu")
+
+
+def check_group(configs: Sequence[TrainConfig]) -> None:
+    """Runs trained together must share the architecture, the step schedule and evaluation points."""
+    if not configs:
+        raise ValueError("train_group needs at least one config, got none")
+    first = configs[0]
+    for c in configs[1:]:
+        for key in GROUP_KEYS:
+            if getattr(c, key) != getattr(first, key):
+                raise ValueError(f"runs in one group must share {key!r}: {getattr(first, key)!r} != {getattr(c, key)!r}")
+        for key in ("seq_len", "tokenizer"):
+            if getattr(c.data, key) != getattr(first.data, key):
+                raise ValueError(f"runs in one group must share data.{key}: "
+                                 f"{getattr(first.data, key)!r} != {getattr(c.data, key)!r}")
+
+
+@dataclass
+class _Distributed:
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _distributed() -> _Distributed:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return _Distributed(torch.distributed.get_rank(), torch.distributed.get_world_size())
+    return _Distributed()
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a kill leaves either the old checkpoint or the new one, never half of one
+
+
+def _checkpoint(model: GPTNeoX, optimizer: StackedAdamW, k: int, step: int, data: RunData,
+                rows: list[dict], config: TrainConfig) -> dict:
+    return {
+        "config": config.to_dict(),
+        "step": step,
+        "model": {name: p.detach()[k].cpu().clone() for name, p in model.named_parameters()},
+        "optimizer": {key: (value if key == "step_count" else [t.cpu() for t in value])
+                      for key, value in optimizer.state_dict_for(k).items()},
+        "data": data.state_dict(),
+        "rows": rows,
+    }
+
+
+def _load_checkpoint(model: GPTNeoX, optimizer: StackedAdamW, k: int, state: dict, data: RunData) -> None:
+    with torch.no_grad():
+        params = dict(model.named_parameters())
+        for name, saved in state["model"].items():
+            params[name][k].copy_(saved)
+    optimizer.load_state_for(k, {key: (value if key == "step_count" else [t.to(model.embed_in.device) for t in value])
+                                 for key, value in state["optimizer"].items()})
+    data.load_state_dict(state["data"])
+
+
+def train(config: TrainConfig, run_dir: str | Path | None = None, **kwargs) -> list[dict]:
+    """Train one model; returns its result rows (one per evaluation point)."""
+    return train_group([config], [run_dir] if run_dir is not None else None, **kwargs)[0]
+
+
+def train_group(
+    configs: Sequence[TrainConfig],
+    run_dirs: Sequence[str | Path] | None = None,
+    *,
+    device: str | None = None,
+    progress: bool = True,
+    on_rows: Callable[[int, list[dict]], None] | None = None,
+    stop_after_steps: int | None = None,
+    save_model: bool = False,
+) -> list[list[dict]]:
+    """Train K models at once; returns each run's rows.
+
+    run_dirs: one folder per run for its checkpoint (resumed from when present) and saved model.
+    on_rows(k, rows): called with run k's new rows at each evaluation point (e.g. to append them to a
+    results table as they come). stop_after_steps: stop early after this many optimiser steps in
+    total (for tests of resume; the checkpoint is written first).
+    """
+    configs = list(configs)
+    check_group(configs)
+    if run_dirs is not None and len(run_dirs) != len(configs):
+        raise ValueError(f"need one run_dir per config ({len(configs)}), got {len(run_dirs)}")
+    dist = _distributed()
+    first = configs[0]
+    K = len(configs)
+    dev = pick_device(device)
+    if first.batch_size % dist.world:
+        raise ValueError(f"batch_size {first.batch_size} must be divisible by the number of processes ({dist.world})")
+
+    # --- data and models -------------------------------------------------------------------------
+    data = [build_run_data(c) for c in configs]
+    vocab, pad_id = data[0].vocab_size, data[0].pad_id
+    if dev.type == "cpu":
+        keep_freed_memory()  # re-faulting freed activations every step cost up to 2x on CPU
+    model_cfg = get_preset(first.model).replace(vocab_size=vocab, max_seq_len=max(first.data.seq_len,
+                                                                                   get_preset(first.model).max_seq_len))
+    model = GPTNeoX(model_cfg, seeds=[c.seed for c in configs]).to(dev)
+    optimizer = StackedAdamW(model.parameters(), K, first.optim)
+    rows: list[list[dict]] = [[] for _ in configs]
+    step = 0
+    dirs = [Path(d) for d in run_dirs] if run_dirs is not None else None
+    if dirs is not None:
+        states = [torch.load(d / CHECKPOINT, weights_only=False) if (d / CHECKPOINT).exists() else None for d in dirs]
+        steps_found = {s["step"] for s in states if s is not None}
+        if steps_found and (len(steps_found) > 1 or any(s is None for s in states)):
+            raise ValueError(f"runs in one group must resume from the same step, found checkpoints at {sorted(steps_found)} "
+                             f"and {sum(s is None for s in states)} run(s) without one")
+        for k, state in enumerate(states):
+            if state is not None:
+                if state["config"] != configs[k].to_dict():
+                    raise ValueError(f"checkpoint in {dirs[k]} belongs to a different config")
+                _load_checkpoint(model, optimizer, k, state, data[k])
+                rows[k] = state["rows"]
+                step = state["step"]
+
+    train_model = model
+    if first.compile and dev.type == "cuda":
+        train_model = torch.compile(model)
+    if dist.world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(train_model)
+
+    # --- the loop --------------------------------------------------------------------------------
+    total = first.steps
+    eval_steps = set(first.eval_steps())
+    autocast = (torch.autocast(dev.type, dtype=torch.bfloat16) if first.precision == "bf16"
+                else contextlib.nullcontext())
+    peaks = [c.optim.lr for c in configs]
+    bar = None
+    if progress and dist.main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=step, desc=f"train {first.model} x{K}", unit="step", dynamic_ncols=True)
+    local = slice(dist.rank * first.batch_size // dist.world, (dist.rank + 1) * first.batch_size // dist.world)
+    started, tokens_done = time.perf_counter(), 0
+    last_losses = torch.zeros(K)
+    steps_this_call = 0
+    while step < total:
+        batch = np.stack([d.next_batch() for d in data])[:, local]  # (K, B_local, T)
+        x = torch.from_numpy(batch).to(dev, dtype=torch.long, non_blocking=True)
+        targets = x[..., 1:].masked_fill(x[..., 1:] == pad_id, -100)  # padding is never a target
+        with autocast:
+            losses = train_model(x[..., :-1], targets)  # (K,) mean loss per model, nats
+        losses.sum().backward()
+        lrs = torch.tensor([learning_rate(step, total, peak, c.schedule) for peak, c in zip(peaks, configs)])
+        optimizer.step(lrs)
+        optimizer.zero_grad()
+        step += 1
+        steps_this_call += 1
+        tokens_done += first.tokens_per_step
+        if bar is not None:
+            last_losses = losses.detach().float().cpu()
+            bar.update(1)
+            elapsed = time.perf_counter() - started
+            bar.set_postfix(tok_s=f"{tokens_done / max(elapsed, 1e-9):,.0f}",
+                            loss=" ".join(f"{v:.3f}" for v in last_losses[:4].tolist()), refresh=False)
+        if step in eval_steps:
+            new_rows = _evaluate(model, data, configs, step, losses.detach().float().cpu(), dev,
+                                 time.perf_counter() - started) if dist.main else [[] for _ in configs]
+            for k in range(K):
+                rows[k].extend(new_rows[k])
+                if dirs is not None and dist.main:
+                    dirs[k].mkdir(parents=True, exist_ok=True)
+                    _save_atomic(_checkpoint(model, optimizer, k, step, data[k], rows[k], configs[k]), dirs[k] / CHECKPOINT)
+                if on_rows is not None and dist.main:
+                    on_rows(k, new_rows[k])
+            if bar is not None:
+                bar.set_postfix(acc=" ".join(f"{r[-1]['accuracy']:.3f}" for r in new_rows[:4]), refresh=True)
+        if stop_after_steps is not None and steps_this_call >= stop_after_steps and step < total:
+            if dirs is not None and dist.main:
+                for k in range(K):
+                    dirs[k].mkdir(parents=True, exist_ok=True)
+                    _save_atomic(_checkpoint(model, optimizer, k, step, data[k], rows[k], configs[k]), dirs[k] / CHECKPOINT)
+            break
+    if bar is not None:
+        bar.close()
+    if save_model and dirs is not None and dist.main and step >= total:
+        for k in range(K):
+            save_pretrained(model, k, dirs[k] / "model")
+    return rows
+
+
+def _evaluate(model: GPTNeoX, data: list[RunData], configs: list[TrainConfig], step: int,
+              train_losses: torch.Tensor, dev: torch.device, elapsed: float) -> list[list[dict]]:
+    model.eval()
+    first = configs[0]
+    knowledge = evaluate_knowledge(
+        model,
+        [d.eval_items(c.eval.people, c.eval.templates) for d, c in zip(data, configs)],
+        [d.attribute_entropy_bits for d in data],
+        [d.people for d in data],
+    )
+    pad_id = data[0].pad_id
+    web = sequence_loss(model, np.stack([d.web_validation(c.eval.web_sequences) for d, c in zip(data, configs)]), pad_id)
+    know = sequence_loss(model, np.stack([d.knowledge_validation(c.eval.web_sequences) for d, c in zip(data, configs)]),
+                         pad_id)
+    model.train()
+    model_cfg = model.config
+    out = []
+    for k, (c, d) in enumerate(zip(configs, data)):
+        exposure = d.exposure_statistics()
+        out.append([{
+            "run_id": c.run_id,
+            "config": c.to_dict(),
+            "model": c.model,
+            "params_total": params_total(model_cfg),
+            "params_nonembedding": params_nonembedding(model_cfg),
+            "knowledge": c.data.knowledge,
+            "mixing_ratio": c.data.mixing_ratio,
+            "people": c.data.people,
+            "people_trained": d.people,
+            "rho": c.data.subsample_rho,
+            "tau": c.data.ckm_tau,
+            "seed": c.seed,
+            "step": step,
+            "tokens": step * c.tokens_per_step,
+            **exposure,
+            **knowledge[k],
+            "knowledge_loss": float(know[k]),
+            "web_loss": float(web[k]),
+            "train_loss": float(train_losses[k]),
+            "wall_time_s": elapsed,
+            "device": str(dev) if dev.type != "cuda" else torch.cuda.get_device_name(dev),
+            "host": platform.node(),
+            "package_version": package_version(),
+            "git_commit": git_commit(),
+        }])
+    return out

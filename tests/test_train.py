@@ -1,0 +1,73 @@
+"""Real training on tiny configs: rows, resume, and K-stack equivalence (seconds each)."""
+import pytest
+import torch
+
+from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
+from empirical.train import CHECKPOINT, train, train_group
+
+TIMING = {"wall_time_s"}
+
+
+def tiny(mixing_ratio=0.5, seed=0, steps=24):
+    return TrainConfig(
+        model="tiny-50k", data=DataConfig(people=20, mixing_ratio=mixing_ratio, seq_len=256), batch_size=4,
+        tokens=4 * 256 * steps, seed=seed, optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(warmup_steps=4),
+        eval=EvalConfig(points=2, people=10, templates="first", web_sequences=4),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+@pytest.mark.slow
+def test_training_writes_documented_rows_and_learns():
+    config = tiny()
+    rows = train(config, progress=False)
+    assert [r["step"] for r in rows] == config.eval_steps()
+    last = rows[-1]
+    assert last["run_id"] == config.run_id and last["tokens"] == config.steps * config.tokens_per_step
+    assert last["params_nonembedding"] == 50_880
+    assert abs(last["mixing_ratio_measured"] - 0.5) < 0.05
+    assert last["exposures_per_person"] > 0
+    assert set(last["accuracy_by_attribute"]) == {"birth_date", "birth_city", "university", "major", "employer"}
+    assert rows[-1]["knowledge_loss"] < rows[0]["knowledge_loss"]
+    assert 0.0 <= last["accuracy"] <= 1.0 and last["bits_stored"] >= 0.0
+
+
+@pytest.mark.slow
+def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
+    config = tiny()
+    whole = train(config, tmp_path / "whole", progress=False)
+    train(config, tmp_path / "split", progress=False, stop_after_steps=9)  # killed mid-run, after its checkpoint
+    assert torch.load(tmp_path / "split" / CHECKPOINT, weights_only=False)["step"] == 9
+    resumed = train(config, tmp_path / "split", progress=False)
+    assert strip(resumed) == strip(whole)
+    a = torch.load(tmp_path / "whole" / CHECKPOINT, weights_only=False)["model"]
+    b = torch.load(tmp_path / "split" / CHECKPOINT, weights_only=False)["model"]
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+@pytest.mark.slow
+def test_group_of_three_ratios_matches_training_each_alone():
+    configs = [tiny(0.2, seed=1), tiny(0.5, seed=2), tiny(0.8, seed=3)]
+    together = train_group(configs, progress=False)
+    for config, rows in zip(configs, together):
+        alone = train(config, progress=False)
+        for a, b in zip(alone, rows):
+            assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+            assert b["knowledge_loss"] == pytest.approx(a["knowledge_loss"], rel=1e-4)
+            assert b["accuracy"] == a["accuracy"]
+
+
+def test_group_members_must_share_the_architecture():
+    with pytest.raises(ValueError, match="must share 'model'"):
+        train_group([tiny(), tiny().replace(model="tiny-100k")], progress=False)
