@@ -71,3 +71,32 @@ def test_group_of_three_ratios_matches_training_each_alone():
 def test_group_members_must_share_the_architecture():
     with pytest.raises(ValueError, match="must share 'model'"):
         train_group([tiny(), tiny().replace(model="tiny-100k")], progress=False)
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--model", "gpt-9", "--dry-run"], "unknown model preset 'gpt-9'"),
+        (["--mixing-ratio", "1.5", "--dry-run"], "mixing_ratio must be in [0, 1], got 1.5"),
+        (["--tokens", "0", "--dry-run"], "tokens (the budget) must be a positive integer, got 0"),
+    ],
+)
+def test_train_cli_rejects_bad_configs_with_one_line(argv, fragment):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "empirical", "train", *argv], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: {proc.stderr.strip()[7:]}"]
+    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_train_cli_dry_run_prints_the_run_id_of_the_config():
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "empirical", "train", "--people", "50", "--mixing-ratio", "0.25",
+                           "--dry-run"], capture_output=True, text=True, check=True)
+    out = json.loads(proc.stdout)
+    assert out["run_id"] == TrainConfig.from_dict(out["config"]).run_id
+    assert out["config"]["data"]["people"] == 50
