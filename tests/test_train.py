@@ -100,3 +100,25 @@ def test_train_cli_dry_run_prints_the_run_id_of_the_config():
     out = json.loads(proc.stdout)
     assert out["run_id"] == TrainConfig.from_dict(out["config"]).run_id
     assert out["config"]["data"]["people"] == 50
+
+
+def fifty_biographies(mixing_ratio):
+    # 900 steps of 8 x 192 tokens: about 50 s on one core of this machine.
+    return TrainConfig(
+        model="tiny-50k", data=DataConfig(people=50, mixing_ratio=mixing_ratio, seq_len=192), batch_size=8,
+        tokens=8 * 192 * 900, optim=OptimConfig(lr=2e-2), schedule=ScheduleConfig(warmup_steps=20),
+        eval=EvalConfig(points=1, people=50, templates="first", web_sequences=8),
+    )
+
+
+@pytest.mark.slow
+def test_knowledge_alone_is_learned_to_90_percent_recall():
+    (row,) = train(fifty_biographies(1.0), progress=False)
+    assert row["exposures_per_person"] == pytest.approx(144, abs=2)
+    assert row["accuracy"] >= 0.9  # measured 0.992
+
+
+@pytest.mark.slow
+def test_the_same_knowledge_mixed_at_a_low_ratio_is_not_learned_with_the_same_budget():
+    (row,) = train(fifty_biographies(0.1), progress=False)
+    assert row["accuracy"] <= 0.1  # measured 0.0 (each person seen about 21 times)
