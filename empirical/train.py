@@ -169,8 +169,12 @@ def train_group(
     vocab, pad_id = data[0].vocab_size, data[0].pad_id
     if dev.type == "cpu":
         keep_freed_memory()  # re-faulting freed activations every step cost up to 2x on CPU
-    model_cfg = get_preset(first.model).replace(vocab_size=vocab, max_seq_len=max(first.data.seq_len,
-                                                                                   get_preset(first.model).max_seq_len))
+    preset = get_preset(first.model)
+    # Pythia keeps its padded 50,304-row embedding (its published parameter counts); the small presets
+    # take the tokenizer's vocabulary exactly, since for them the embedding is most of the model.
+    if not (first.model.startswith("pythia-") and vocab <= preset.vocab_size):
+        preset = preset.replace(vocab_size=vocab)
+    model_cfg = preset.replace(max_seq_len=max(first.data.seq_len, preset.max_seq_len))
     model = GPTNeoX(model_cfg, seeds=[c.seed for c in configs]).to(dev)
     optimizer = StackedAdamW(model.parameters(), K, first.optim)
     rows: list[list[dict]] = [[] for _ in configs]
