@@ -1,0 +1,340 @@
+"""Running a sweep: skip finished runs, resume interrupted ones, pack compatible runs into K-stacks,
+run groups in parallel on this machine or on a Ray cluster, and append every row to the results table.
+
+The results table (``empirical.results``) is the single source of truth: a run is finished when the
+table holds its row at its last step. Each run has a folder ``work_dir/<run_id>`` with its atomic
+checkpoint, written *before* the rows of that evaluation point are appended; when a run resumes, the
+rows its checkpoint carries that the table lacks (a kill between the two writes) are appended at the
+end, and rows are never appended twice, so a sweep killed at any moment and started again ends with
+every row exactly once.
+
+Runs are packed into groups (``train_group``: K models as one stacked program, issue 7) when they share
+everything but their data and seed: architecture, batch, budget, schedule, evaluation points, sequence
+length, tokenizer, optimiser settings other than the peak rate, and the step they resume from. A group
+that fails is retried run by run, so one bad config costs only itself; a run that fails is recorded
+(``work_dir/failures.jsonl`` and ``<run_id>/error.txt``) and the others go on.
+
+A worker locks its runs' folders while it trains them (``fcntl.flock``), so two sweeps over the same
+work folder (two terminals, or a stale worker) never train one run twice at once; the one that waits
+re-reads the table and skips what the other finished.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import time
+import traceback
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from empirical.config import TrainConfig
+from empirical.results import append_rows, read_rows
+from empirical.sweep import Sweep
+
+ENGINES = ("local", "ray")
+DEFAULT_MAX_GROUP = 8
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+# --- what is done ----------------------------------------------------------------------------------
+def rows_present(results: Path) -> dict[str, set[int]]:
+    """run_id -> steps that have a row in the table (empty when the table does not exist yet)."""
+    present: dict[str, set[int]] = defaultdict(set)
+    if results.exists():
+        for row in read_rows(results):
+            present[row["run_id"]].add(int(row["step"]))
+    return present
+
+
+def is_complete(config: TrainConfig, present: dict[str, set[int]]) -> bool:
+    return config.steps in present.get(config.run_id, ())
+
+
+def checkpoint_step(run_dir: Path) -> int:
+    """The step a run would resume from (0 without a checkpoint). mmap: reads only the header."""
+    from empirical.train import CHECKPOINT
+
+    path = run_dir / CHECKPOINT
+    if not path.exists():
+        return 0
+    import torch
+
+    return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["step"])
+
+
+# --- packing ---------------------------------------------------------------------------------------
+def group_key(config: TrainConfig, resume_step: int) -> str:
+    """Runs with equal keys can share one K-stacked program (see ``empirical.train.check_group``)."""
+    c = config.to_dict()
+    optim = {k: v for k, v in c["optim"].items() if k != "lr"}  # each model has its own peak rate
+    shared = {k: c[k] for k in ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval")}
+    shared.update(seq_len=c["data"]["seq_len"], tokenizer=c["data"]["tokenizer"], optim=optim, resume=resume_step)
+    return json.dumps(shared, sort_keys=True)
+
+
+@dataclass
+class Task:
+    """One unit of work for a worker: a group of runs trained together (plain data: it is pickled)."""
+
+    configs: list[dict]
+    roles: list[str]
+    run_dirs: list[str]
+    sweep: str
+    results: str
+    work_dir: str
+    threads: int
+    device: str | None = None
+    run_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.run_ids = [TrainConfig.from_dict(c).run_id for c in self.configs]
+
+
+def pack(runs: Sequence, resume_steps: Sequence[int], max_group: int) -> list[list[int]]:
+    """Indices of runs, grouped by key and cut into chunks of at most ``max_group``."""
+    if max_group < 1:
+        raise ValueError(f"max_group must be >= 1, got {max_group!r}")
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for i, (run, step) in enumerate(zip(runs, resume_steps)):
+        by_key[group_key(run.config, step)].append(i)
+    groups = []
+    for members in by_key.values():
+        # Even chunks: 9 runs with max 8 become 5 + 4, not 8 + 1.
+        n_chunks = -(-len(members) // max_group)
+        size = -(-len(members) // n_chunks)
+        groups.extend(members[i:i + size] for i in range(0, len(members), size))
+    return groups
+
+
+def estimated_flops(config: TrainConfig) -> float:
+    """Training FLOPs, 6 per parameter per token (forward + backward) for the non-embedding
+    parameters and the output head, plus attention scores (6 L T d per token)."""
+    from empirical.presets import get_preset, params_nonembedding
+
+    cfg = get_preset(config.model)
+    vocab = int(config.data.tokenizer[4:]) if config.data.tokenizer.startswith("bpe-") else cfg.vocab_size
+    per_token = 6 * (params_nonembedding(cfg) + vocab * cfg.d_model) + 6 * cfg.n_layer * config.data.seq_len * cfg.d_model
+    return float(per_token) * config.steps * config.tokens_per_step
+
+
+# --- executing one group ---------------------------------------------------------------------------
+@contextlib.contextmanager
+def _locked(dirs: Sequence[Path]):
+    handles = []
+    try:
+        for d in sorted(dirs):  # one global order: two workers never deadlock
+            d.mkdir(parents=True, exist_ok=True)
+            handle = open(d / ".lock", "a")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handles.append(handle)
+        yield
+    finally:
+        for handle in handles:
+            handle.close()
+
+
+def _annotate(row: dict, task: Task, k: int, group_size: int) -> dict:
+    return {**row, "sweep": task.sweep, "role": task.roles[k], "group_size": group_size}
+
+
+def _record_failure(task: Task, indices: Sequence[int], error: BaseException) -> dict:
+    text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    for k in indices:
+        Path(task.run_dirs[k]).mkdir(parents=True, exist_ok=True)
+        (Path(task.run_dirs[k]) / "error.txt").write_text(text)
+    record = {"time": time.time(), "sweep": task.sweep, "run_ids": [task.run_ids[k] for k in indices],
+              "error": f"{type(error).__name__}: {error}", "traceback": text}
+    with open(Path(task.work_dir) / "failures.jsonl", "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    return record
+
+
+def _train_members(task: Task, indices: list[int]) -> None:
+    from empirical.train import train_group
+
+    configs = [TrainConfig.from_dict(task.configs[k]) for k in indices]
+    results = Path(task.results)
+
+    def on_rows(j: int, rows: list[dict]) -> None:
+        append_rows(results, [_annotate(r, task, indices[j], len(indices)) for r in rows])
+
+    all_rows = train_group(configs, [task.run_dirs[k] for k in indices], device=task.device, progress=False,
+                           on_rows=on_rows)
+    # Rows a checkpoint carried that never reached the table (killed between the two writes).
+    present = rows_present(results)
+    missing = [_annotate(r, task, indices[j], len(indices)) for j, rows in enumerate(all_rows) for r in rows
+               if r["step"] not in present.get(r["run_id"], ())]
+    if missing:
+        append_rows(results, missing)
+
+
+def execute(task: Task) -> dict:
+    """Train one group (in whichever process or Ray worker runs it); never raises for a run's error."""
+    import torch
+
+    torch.set_num_threads(task.threads)
+    started = time.perf_counter()
+    dirs = [Path(d) for d in task.run_dirs]
+    failures = []
+    with _locked(dirs):
+        present = rows_present(Path(task.results))  # another sweep may have finished some meanwhile
+        todo = [k for k, c in enumerate(task.configs) if not is_complete(TrainConfig.from_dict(c), present)]
+        if todo:
+            try:
+                _train_members(task, todo)
+            except Exception as error:  # noqa: BLE001 - recorded, and the runs retried alone
+                if len(todo) == 1:
+                    failures.append(_record_failure(task, todo, error))
+                else:
+                    for k in todo:
+                        try:
+                            _train_members(task, [k])
+                        except Exception as solo_error:  # noqa: BLE001
+                            failures.append(_record_failure(task, [k], solo_error))
+    failed = {rid for f in failures for rid in f["run_ids"]}
+    return {"run_ids": task.run_ids, "failed": sorted(failed), "errors": [f["error"] for f in failures],
+            "seconds": time.perf_counter() - started}
+
+
+def _worker_init(threads: int) -> None:
+    """Pool workers die with the sweep (a killed sweep must leave no worker appending rows)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+# --- the sweep -------------------------------------------------------------------------------------
+@dataclass
+class SweepReport:
+    total: int
+    skipped: int  # already complete before this call
+    completed: int
+    failed: list[str]
+    errors: list[str]
+    seconds: float
+
+    def summary(self) -> str:
+        return (f"{self.total} runs: {self.skipped} already done, {self.completed} trained now, "
+                f"{len(self.failed)} failed, in {self.seconds:.1f} s")
+
+
+def plan(sweep: Sweep, results: Path, work_dir: Path, workers: int, max_group: int, group: bool,
+         device: str | None = None) -> tuple[list[Task], int]:
+    """Tasks for the runs not yet complete, and the number already complete."""
+    present = rows_present(results)
+    pending = [run for run in sweep.runs if not is_complete(run.config, present)]
+    steps = [checkpoint_step(work_dir / run.run_id) for run in pending]
+    groups = pack(pending, steps, max_group if group else 1)
+    threads = max(1, available_cores() // workers)
+    tasks = [Task(configs=[pending[i].config.to_dict() for i in members], roles=[pending[i].role for i in members],
+                  run_dirs=[str(work_dir / pending[i].run_id) for i in members], sweep=sweep.name,
+                  results=str(results), work_dir=str(work_dir), threads=threads, device=device)
+             for members in groups]
+    # Costliest first: a long group started last would leave the other workers idle at the end.
+    tasks.sort(key=lambda t: -sum(estimated_flops(TrainConfig.from_dict(c)) for c in t.configs))
+    return tasks, len(sweep.runs) - len(pending)
+
+
+def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = None, *, workers: int = 1,
+              engine: str = "local", group: bool = True, max_group: int = DEFAULT_MAX_GROUP,
+              ray_address: str | None = None, device: str | None = None, progress: bool = True) -> SweepReport:
+    """Run every run of the sweep that the results table does not hold yet; returns a report.
+
+    workers: groups trained at once (each gets cores // workers threads); 1 trains in this process.
+    engine: "local" (this machine: this process or a process pool) or "ray" (``ray.init(ray_address)``:
+    an existing cluster, or a local one when None). group: pack compatible runs into K-stacks of at
+    most max_group models (set False to train one model per program).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    results = Path(results)
+    work_dir = Path(work_dir) if work_dir is not None else results.with_suffix(".runs")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    tasks, skipped = plan(sweep, results, work_dir, workers, max_group, group, device)
+    n_pending = sum(len(t.configs) for t in tasks)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_pending, desc=f"sweep {sweep.name}", unit="run", dynamic_ncols=True)
+    done, failed, errors = 0, [], []
+
+    def finished(outcome: dict, running: int) -> None:
+        nonlocal done
+        done += len(outcome["run_ids"]) - len(outcome["failed"])
+        failed.extend(outcome["failed"])
+        errors.extend(outcome["errors"])
+        if bar is not None:
+            bar.update(len(outcome["run_ids"]))
+            bar.set_postfix(done=done, running=running, failed=len(failed), refresh=True)
+
+    if engine == "local" and workers == 1:
+        for task in tasks:
+            if bar is not None:
+                bar.set_postfix(done=done, running=len(task.configs), failed=len(failed), refresh=True)
+            finished(execute(task), 0)
+    else:
+        with _executor(engine, workers, ray_address, tasks[0].threads if tasks else 1) as submit:
+            futures: dict[Future, Task] = {submit(task): task for task in tasks}
+            while futures:
+                ready, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for future in ready:
+                    task = futures.pop(future)
+                    try:
+                        outcome = future.result()
+                    except Exception as error:  # the worker process itself died
+                        outcome = {"run_ids": task.run_ids, "failed": task.run_ids,
+                                   "errors": [_record_failure(task, range(len(task.configs)), error)["error"]]}
+                    finished(outcome, sum(len(t.configs) for t in futures.values()))
+    if bar is not None:
+        bar.close()
+    return SweepReport(total=len(sweep.runs), skipped=skipped, completed=done, failed=failed, errors=errors,
+                       seconds=time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _executor(engine: str, workers: int, ray_address: str | None, threads: int):
+    """A ``submit(task) -> Future`` for the engine; Ray's object refs become concurrent futures."""
+    if engine == "local":
+        import multiprocessing
+
+        # spawn, not fork: torch's thread pools do not survive a fork.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_worker_init, initargs=(threads,)) as pool:
+            yield lambda task: pool.submit(execute, task)
+        return
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("engine 'ray' needs Ray: pip install 'phasemix[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs = {"address": ray_address} if ray_address else {"num_cpus": available_cores()}
+        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+    remote = ray.remote(execute).options(num_cpus=threads, max_retries=0)
+    try:
+        yield lambda task: remote.remote(task).future()
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,115 @@
+"""``python -m empirical sweep NAME``: run a sweep into a results table (resumable; see empirical.runner).
+
+    python -m empirical sweep --list
+    python -m empirical sweep ratio --dry-run            # the runs, tokens, FLOPs, time on this machine
+    python -m empirical sweep ratio --workers 2 --results results/ratio.jsonl
+    python -m empirical sweep ratio --engine ray --ray-address auto
+    python -m empirical sweep my_sweeps.py:grid_a        # any function returning a Sweep or configs
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", help="a named sweep (see --list), FILE.py:FUNCTION or MODULE:FUNCTION")
+    parser.add_argument("--list", action="store_true", help="list the named sweeps")
+    parser.add_argument("--scale", default="cpu", help="cpu (small presets) or gpu (Pythia presets)")
+    parser.add_argument("--results", type=Path, help="results table (default results/sweeps/NAME-SCALE.jsonl)")
+    parser.add_argument("--work-dir", type=Path, help="checkpoint folders (default: RESULTS with suffix .runs)")
+    parser.add_argument("--workers", type=int, default=1, help="groups trained at once (default 1)")
+    parser.add_argument("--engine", default="local", help="local or ray")
+    parser.add_argument("--ray-address", help="Ray cluster address (default: start a local one)")
+    parser.add_argument("--max-group", type=int, default=8, help="most models trained as one K-stack")
+    parser.add_argument("--no-group", action="store_true", help="train one model per program")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--dry-run", action="store_true", help="list the runs and their estimated cost, train nothing")
+    parser.add_argument("--no-measure", action="store_true", help="with --dry-run: skip timing steps on this machine")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args) -> int:
+    from empirical.sweeps import SWEEPS, resolve_sweep
+
+    if args.list:
+        for name, function in SWEEPS.items():
+            sweep = function(args.scale)
+            print(f"{name:12s} {len(sweep):3d} runs  {sweep.description}")
+        return 0
+    if not args.name:
+        raise ValueError("give a sweep name (see --list)")
+    sweep = resolve_sweep(args.name, args.scale)
+    safe = args.name.replace("/", "_").replace(":", "-")
+    results = args.results or Path("results") / "sweeps" / f"{safe}-{args.scale}.jsonl"
+    if args.dry_run:
+        return dry_run(sweep, results, args)
+    from empirical.runner import run_sweep
+
+    report = run_sweep(sweep, results, args.work_dir, workers=args.workers, engine=args.engine,
+                       group=not args.no_group, max_group=args.max_group, ray_address=args.ray_address,
+                       device=args.device, progress=not args.no_progress)
+    print(report.summary())
+    print(f"results: {results}")
+    for error in report.errors:
+        print(f"failed: {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def dry_run(sweep, results: Path, args) -> int:
+    from empirical.runner import estimated_flops, is_complete, pack, rows_present
+
+    present = rows_present(results)
+    print(f"sweep {sweep.name}: {len(sweep)} runs ({sweep.description})")
+    print(f"{'run_id':16s} {'role':16s} {'model':12s} {'r':>6s} {'N':>7s} {'rho':>5s} {'tau':>5s} {'seed':>4s} "
+          f"{'tokens':>12s} {'TFLOP':>9s} {'status':>8s}")
+    for run in sweep.runs:
+        c = run.config
+        status = "done" if is_complete(c, present) else "todo"
+        print(f"{run.run_id:16s} {run.role:16s} {c.model:12s} {c.data.mixing_ratio:6.3f} {c.data.people:7d} "
+              f"{c.data.subsample_rho:5.2f} {c.data.ckm_tau:5.2f} {c.seed:4d} {c.tokens:12,d} "
+              f"{estimated_flops(c) / 1e12:9.3f} {status:>8s}")
+    todo = [run for run in sweep.runs if not is_complete(run.config, present)]
+    groups = pack(todo, [0] * len(todo), 1 if args.no_group else args.max_group)
+    total_tokens = sum(r.config.tokens for r in todo)
+    print(f"to train: {len(todo)} runs in {len(groups)} groups, {total_tokens:,d} tokens, "
+          f"{sum(estimated_flops(r.config) for r in todo) / 1e12:,.2f} TFLOP")
+    if not args.no_measure and todo:
+        seconds = sum(measure_group_seconds([todo[i].config for i in g], args.device) for g in groups)
+        workers = max(1, args.workers)
+        print(f"estimated time on this machine: {seconds / 60:.1f} min one group at a time"
+              f" (about {seconds / 60 / workers:.1f} min with {workers} workers, if the cores allow)")
+    return 0
+
+
+def measure_group_seconds(configs, device: str | None, steps: int = 3) -> float:
+    """Time a few real optimiser steps of this group's K-stack on random tokens; scale to its budget."""
+    import torch
+
+    from empirical.model import GPTNeoX
+    from empirical.optim import StackedAdamW
+    from empirical.presets import get_preset
+    from empirical.train import pick_device
+
+    first = configs[0]
+    dev = pick_device(device)
+    preset = get_preset(first.model)
+    vocab = int(first.data.tokenizer[4:]) if first.data.tokenizer.startswith("bpe-") else preset.vocab_size
+    cfg = preset.replace(vocab_size=vocab, max_seq_len=max(first.data.seq_len, preset.max_seq_len))
+    model = GPTNeoX(cfg, seeds=[c.seed for c in configs]).to(dev)
+    optimizer = StackedAdamW(model.parameters(), len(configs), first.optim)
+    x = torch.randint(0, vocab, (len(configs), first.batch_size, first.data.seq_len), device=dev)
+    lrs = torch.full((len(configs),), first.optim.lr)
+
+    def step():
+        model(x[..., :-1], x[..., 1:]).sum().backward()
+        optimizer.step(lrs)
+        optimizer.zero_grad()
+
+    step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps * first.steps

@@ -1,0 +1,154 @@
+"""The paper's experiments as named sweeps, at CPU scale and at the paper's (GPU) scale.
+
+Each is a function ``(scale) -> Sweep`` built from a base config in a few lines. CPU scale uses the
+small presets and the 2048-token BPE: models of tens of thousands of non-embedding parameters whose
+capacity (about 2 bits per parameter) is comparable with the knowledge's entropy (46.6 bits per
+person), so that the knowledge competes for capacity (PILOT.md, "What follows"). GPU scale uses the
+Pythia presets, the Pythia tokenizer and SynBio sizes scaled to what one GPU trains in hours.
+
+Every mixing-ratio sweep carries exposure-matched controls (ratio r/2 trained twice as long) and
+horizon extensions at low r, because at a fixed budget exposures grow with r and an S-curve in r
+alone cannot tell capacity from exposure counts (PILOT.md).
+
+    python -m empirical sweep --list
+    python -m empirical sweep ratio --dry-run
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Callable
+
+from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
+from empirical.sweep import Run, Sweep, exposure_matched, grid, horizon
+
+SCALES = ("cpu", "gpu")
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+
+
+def base_config(scale: str = "cpu") -> TrainConfig:
+    """The shared starting point of every sweep at this scale."""
+    _check_scale(scale)
+    if scale == "cpu":
+        # seq 192 holds the longest 2048-BPE biography (167 tokens) uncut; lr 5e-3 (PILOT.md: small
+        # models learned far faster at 5e-3 than 2e-3).
+        return TrainConfig(
+            model="tiny-50k",
+            data=DataConfig(knowledge="synbio", people=400, mixing_ratio=0.3, tokenizer="bpe-2048", seq_len=192),
+            optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(kind="wsd", warmup_steps=50),
+            eval=EvalConfig(points=6, people=200, templates="first", web_sequences=32),
+            batch_size=16, tokens=3_000_000,
+        )
+    # The paper's setup (PAPER.md section 2): Pythia tokenizer, WSD, lr 1e-3, bf16; SynBio and budgets
+    # scaled down from 320k people / 32B tokens so one run takes an hour or so on one H200.
+    return TrainConfig(
+        model="pythia-70m",
+        data=DataConfig(knowledge="synbio", people=20_000, mixing_ratio=0.3, tokenizer="pythia", seq_len=2048),
+        optim=OptimConfig(lr=1e-3), schedule=ScheduleConfig(kind="wsd", warmup_steps=200),
+        eval=EvalConfig(points=8, people=1000, templates="all", web_sequences=64),
+        batch_size=64, tokens=2_000_000_000, precision="bf16", compile=True,
+    )
+
+
+CPU_RATIOS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.6]
+GPU_RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5]
+
+
+def ratio(scale: str = "cpu") -> Sweep:
+    """Phase transition in the mixing ratio (Fig. 2), with exposure-matched controls and horizons."""
+    base = base_config(scale)
+    ratios = CPU_RATIOS if scale == "cpu" else GPU_RATIOS
+    main = grid(base, {"data.mixing_ratio": ratios})
+    controls = [exposure_matched(run, 2.0) for run in main if run.config.data.mixing_ratio >= 0.2]
+    horizons = [horizon(run, 2.0) for run in main if run.config.data.mixing_ratio <= 0.1]
+    return Sweep("ratio", tuple(main + controls + horizons), "accuracy against the mixing ratio (paper Fig. 2)")
+
+
+def size(scale: str = "cpu") -> Sweep:
+    """Phase transition in model size at fixed ratios (Fig. 1)."""
+    base = base_config(scale)
+    models = ["tiny-50k", "tiny-100k", "small-200k", "small-500k"] if scale == "cpu" else \
+        ["pythia-14m", "pythia-31m", "pythia-70m", "pythia-160m", "pythia-410m"]
+    ratios = [0.2, 0.4] if scale == "cpu" else [0.2, 0.4]
+    return Sweep("size", tuple(grid(base, {"model": models, "data.mixing_ratio": ratios})),
+                 "accuracy against model size (paper Fig. 1)")
+
+
+def horizon_sweep(scale: str = "cpu") -> Sweep:
+    """Training horizon against 1/r (Figs. 3-4): long runs, many evaluation points."""
+    base = base_config(scale)
+    base = base.replace(tokens=base.tokens * 4, **{"eval.points": 12})
+    ratios = [0.1, 0.15, 0.2, 0.3, 0.4] if scale == "cpu" else [0.2, 0.25, 0.3, 0.4, 0.5]
+    return Sweep("horizon", tuple(grid(base, {"data.mixing_ratio": ratios})),
+                 "accuracy against training tokens; tokens to target against 1/r (paper Figs. 3-4)",
+                 meta={"target_accuracy": 0.5})
+
+
+def powerlaw(scale: str = "cpu") -> Sweep:
+    """Threshold frequency against model size on power-law SynBio (Fig. 7a)."""
+    base = base_config(scale)
+    if scale == "cpu":
+        base = base.replace(**{"data.knowledge": "synbio-powerlaw", "data.people": 2000, "data.powerlaw_groups": 20,
+                               "data.mixing_ratio": 0.5, "eval.people": 0})
+        models = ["tiny-50k", "tiny-100k", "small-200k", "small-500k"]
+    else:
+        base = base.replace(**{"data.knowledge": "synbio-powerlaw", "data.people": 10_000, "data.powerlaw_groups": 100,
+                               "data.mixing_ratio": 0.5, "eval.people": 0})
+        models = ["pythia-14m", "pythia-31m", "pythia-70m", "pythia-160m"]
+    return Sweep("powerlaw", tuple(grid(base, {"model": models})),
+                 "threshold frequency against model size (paper Fig. 7a)")
+
+
+def subsampling(scale: str = "cpu") -> Sweep:
+    """Subsampling (rho) and compact knowledge mixing (tau) at a low ratio (Fig. 8)."""
+    base = base_config(scale).replace(**{"data.mixing_ratio": 0.1 if scale == "cpu" else 0.2})
+    runs = grid(base, {"data.subsample_rho": [1.0, 0.5, 0.25, 0.125]}) + grid(base, {"data.ckm_tau": [0.25, 0.5]})
+    return Sweep("subsampling", tuple(runs), "subsampling and compact knowledge mixing (paper Fig. 8)")
+
+
+def smoke(scale: str = "cpu") -> Sweep:
+    """Three tiny runs (seconds): to try the machinery."""
+    _check_scale(scale)
+    base = TrainConfig(model="tiny-50k", data=DataConfig(people=20, seq_len=192), batch_size=4, tokens=4 * 192 * 12,
+                       optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(warmup_steps=2),
+                       eval=EvalConfig(points=2, people=10, templates="first", web_sequences=4))
+    return Sweep("smoke", tuple(grid(base, {"data.mixing_ratio": [0.2, 0.5, 1.0]})), "three tiny runs")
+
+
+SWEEPS: dict[str, Callable[[str], Sweep]] = {
+    "ratio": ratio, "size": size, "horizon": horizon_sweep, "powerlaw": powerlaw, "subsampling": subsampling,
+    "smoke": smoke,
+}
+
+
+def resolve_sweep(spec: str, scale: str = "cpu") -> Sweep:
+    """A named sweep, or ``path/to/file.py:function`` / ``package.module:function`` returning a Sweep."""
+    if spec in SWEEPS:
+        return SWEEPS[spec](scale)
+    if ":" not in spec:
+        raise ValueError(f"unknown sweep {spec!r}; named sweeps: {', '.join(SWEEPS)} "
+                         f"(or give FILE.py:FUNCTION or MODULE:FUNCTION)")
+    where, name = spec.rsplit(":", 1)
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.exists():
+            raise ValueError(f"sweep file {path} does not exist")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(where)
+    function = getattr(module, name, None)
+    if function is None:
+        raise ValueError(f"{where} has no function {name!r}")
+    sweep = function()
+    if isinstance(sweep, (list, tuple)):  # a plain list of configs or runs
+        sweep = Sweep(name, tuple(r if isinstance(r, Run) else Run(r) for r in sweep))
+    if not isinstance(sweep, Sweep):
+        raise ValueError(f"{spec} returned {type(sweep).__name__}, expected a Sweep or a list of TrainConfigs")
+    return sweep
