@@ -1,7 +1,8 @@
 """Evaluation of a K-stack of models, each on its own run's data (PAPER.md section 2, "Evaluation").
 
 * Exact-match recall: prompt with a template's prefix up to the value, greedy-decode as many tokens
-  as the value has; correct iff the output equals the value. Overall, per attribute, per template.
+  as the value has; correct iff the output equals the value. Overall, per attribute, per template,
+  and per power-law group (PAPER.md Fig. 7: the threshold frequency is read from the groups).
   (Greedy decoding reproduces the value iff every value token is the argmax under teacher forcing,
   so one forward pass per batch decides it: ``empirical.decode.score_targets``.)
 * Loss on held-out web text and on fresh knowledge sequences (nats per token).
@@ -29,6 +30,7 @@ class EvalItem:
     attribute: str
     template: int
     person: int
+    group: int = 0  # the person's power-law group (0-based, most frequent first); 0 for uniform sets and tasks
 
 
 @torch.no_grad()
@@ -59,7 +61,12 @@ def _fill(items: list[EvalItem], n: int) -> list[EvalItem]:
 def evaluate_knowledge(model: GPTNeoX, items_per_model: list[list[EvalItem]],
                        attribute_entropy_bits: list[dict[str, float]], population: list[int],
                        batch_size: int = 256) -> list[dict]:
-    """Recall, per-attribute and per-template recall, and stored bits for each of the K models."""
+    """Recall, per-attribute, per-template and per-group recall, and stored bits for each of the K models.
+
+    ``accuracy_by_group`` ({str(group): recall}) is given only when a model's items span more than one
+    group (power-law SynBio); it is None otherwise (uniform SynBio, the tasks), so a uniform set is
+    never mistaken for a one-group power law.
+    """
     K = model.n_models
     if len(items_per_model) != K:
         raise ValueError(f"need one item list per model ({K}), got {len(items_per_model)}")
@@ -72,11 +79,12 @@ def evaluate_knowledge(model: GPTNeoX, items_per_model: list[list[EvalItem]],
         m = len(items)
         correct = scores.exact_match[k, :m].numpy()
         nll_bits = (scores.nll_nats[k, :m] / math.log(2)).numpy()
-        by_attribute, by_template = defaultdict(list), defaultdict(list)
+        by_attribute, by_template, by_group = defaultdict(list), defaultdict(list), defaultdict(list)
         ce_by_fact = defaultdict(list)
         for item, hit, ce in zip(items, correct, nll_bits):
             by_attribute[item.attribute].append(hit)
             by_template[item.template].append(hit)
+            by_group[item.group].append(hit)
             ce_by_fact[(item.person, item.attribute)].append(ce)
         stored_bits = sum(max(0.0, attribute_entropy_bits[k][attr] - float(np.mean(ces)))
                           for (_, attr), ces in ce_by_fact.items() if attr in attribute_entropy_bits[k])
@@ -85,6 +93,8 @@ def evaluate_knowledge(model: GPTNeoX, items_per_model: list[list[EvalItem]],
             "accuracy": float(correct.mean()),
             "accuracy_by_attribute": {a: float(np.mean(v)) for a, v in sorted(by_attribute.items())},
             "accuracy_by_template": {str(t): float(np.mean(v)) for t, v in sorted(by_template.items())},
+            "accuracy_by_group": ({str(g): float(np.mean(v)) for g, v in sorted(by_group.items())}
+                                  if len(by_group) > 1 else None),
             "value_loss_bits": float(nll_bits.mean()),
             "people_evaluated": people_evaluated,
             "items_evaluated": m,

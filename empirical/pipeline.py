@@ -57,6 +57,16 @@ class RunData:
         return len(trained) if trained is not None else len(self.knowledge.evaluation_items())
 
     @property
+    def group_of(self) -> np.ndarray | None:
+        """Power-law group of each person (0-based, most frequent first) when the knowledge set has
+        more than one group (``SynBio.group_of``); None for uniform SynBio and the tasks."""
+        key = ("groups",)
+        if key not in self._cache:
+            groups = getattr(self.knowledge, "group_of", None)
+            self._cache[key] = groups if groups is not None and np.unique(groups).size > 1 else None
+        return self._cache[key]
+
+    @property
     def attribute_entropy_bits(self) -> dict[str, float]:
         return dict(getattr(self.knowledge, "attribute_entropy_bits", {}) or {})
 
@@ -71,6 +81,9 @@ class RunData:
         self.stream.load_state_dict(state)
 
     def eval_items(self, max_people: int, templates: str) -> list[EvalItem]:
+        """The run's exact-match items: ``max_people`` people drawn with a fixed seed (0: all), each
+        item tagged with its person's power-law group. Power-law runs should evaluate everyone
+        (``eval.people = 0``), so that every group's accuracy covers all of its people."""
         key = ("items", max_people, templates)
         if key not in self._cache:
             n = self.knowledge.num_items
@@ -84,7 +97,9 @@ class RunData:
                 raw = self.knowledge.evaluation_items(people)
             if templates == "first":
                 raw = [it for it in raw if it.template == 0]
-            self._cache[key] = [EvalItem(list(it.prompt), list(it.target), it.attribute, it.template, it.person)
+            groups = self.group_of
+            self._cache[key] = [EvalItem(list(it.prompt), list(it.target), it.attribute, it.template, it.person,
+                                         int(groups[it.person]) if groups is not None else 0)
                                 for it in raw]
         return self._cache[key]
 
@@ -128,6 +143,16 @@ class RunData:
         else:
             stats["exposures_per_person"] = None
             stats["exposure_frequency_per_token"] = None
+        stats["exposure_frequency_by_group"] = None
+        groups = self.group_of
+        if groups is not None and counter.item_exposures is not None and trained is not None:
+            # Same unit as exposure_frequency_per_token, over each group's trained people; a group with
+            # no trained person (subsampling) has no measured frequency and is left out.
+            tokens = max(counter.content_tokens, 1)
+            member = groups[trained]
+            stats["exposure_frequency_by_group"] = {
+                str(g): float(counter.item_exposures[trained[member == g]].mean() / tokens)
+                for g in np.unique(member)}
         return stats
 
 

@@ -1,9 +1,10 @@
 """Figures of the measurements with the theory on the same axes (PAPER.md Figs. 1-4).
 
 Each figure is a function from the results table (see ``figures.empirical_tables``) and the theory's
-numbers to a matplotlib Figure; nothing here trains. Figs. 7-8, the phase diagram and the stored
-bits live in ``figures.empirical_theory`` and are re-exported here. Artists a reader (or a test) may
-look for carry a gid: "critical_size", "critical_ratio", "control", "paper", "fit_exponential", ...
+numbers to a matplotlib Figure; nothing here trains. Figs. 7b-8, the phase diagram and the stored
+bits live in ``figures.empirical_theory``, Fig. 7a in ``figures.empirical_powerlaw``; both are
+re-exported here. Artists a reader (or a test) may look for carry a gid: "critical_size",
+"critical_ratio", "control", "paper", "fit_exponential", ...
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from figures.empirical_paper import PAPER_REFERENCE
+from figures.empirical_powerlaw import threshold_frequencies, threshold_frequency_vs_size
 from figures.empirical_tables import (
     WebLossFit,
     baseline,
@@ -38,8 +40,8 @@ from figures.style import PAPER_COLOR, THEORY_STYLE, new_figure, save, series_co
 __all__ = [
     "PAPER_REFERENCE", "WebLossFit", "accuracy_vs_mixing_ratio", "accuracy_vs_model_size", "accuracy_vs_tokens",
     "final_rows", "fit_tokens_to_target", "fit_web_loss", "match_exposures", "phase_diagram_with_runs", "save_figure",
-    "seed_summary", "steps_to_target", "stored_bits_vs_allocation", "subsampling_and_ckm", "tokens_to_target",
-    "web_loss_scaling",
+    "seed_summary", "steps_to_target", "stored_bits_vs_allocation", "subsampling_and_ckm", "threshold_frequencies",
+    "threshold_frequency_vs_size", "tokens_to_target", "web_loss_scaling",
 ]
 
 ROLE_LINESTYLE = {"main": "-", "horizon": "--", "exposure_matched": ":"}
