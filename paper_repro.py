@@ -1,11 +1,22 @@
-"""Reproduce the paper's figures: theory (and, as the experiment stack lands, measurement) side by side.
+"""Reproduce the paper's figures: measurement on real models, with the theory on the same axes.
 
-    python paper_repro.py                 # the default preset, offline, on CPU
-    python paper_repro.py --out DIR
+    python paper_repro.py                          # the quick preset: CPU, offline, minutes
+    python paper_repro.py --preset full --workers 2
+    python paper_repro.py --preset gpu --device cuda
+    python paper_repro.py --only accuracy_vs_ratio --results results/quick/results.jsonl
 
 Presets:
-  theory  The theory's own figures for the paper's settings (Pythia sizes, SynBio, the FineWeb-Edu
-          web-loss law): phase diagram over (r, M), accuracy vs r, threshold frequency vs M. Seconds.
+  quick   (default) CPU, about 15 minutes on 2 cores: an r-sweep of a tiny model with exposure-matched
+          controls and a horizon run, two larger models for the web-loss law; the theory fitted on the
+          same runs; the verdict on capacity against exposure counts.
+  full    CPU, hours: the capacity regime (larger populations, longer budgets, seeds) and every sweep:
+          sizes, horizons, power-law SynBio, subsampling and CKM.
+  gpu     The Pythia sizes with the Pythia tokenizer, SynBio and budgets scaled to one GPU.
+  theory  The theory alone for the paper's own settings (Pythia, SynBio-320k, FineWeb-Edu law). Seconds.
+  smoke   Every step on tiny budgets (a minute): to check an installation; its numbers mean nothing.
+
+Every run is appended to a results table (``--results``, default OUT/results.jsonl); running again
+reuses finished runs and resumes interrupted ones, so a killed reproduction loses nothing.
 """
 from __future__ import annotations
 
@@ -100,25 +111,204 @@ def write_report(out: Path, result: dict) -> None:
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
+def _figure(figures: dict, notes: dict, name: str, out: Path, make) -> None:
+    """Draw one figure; a figure whose runs are missing is noted in the report, not fatal."""
+    try:
+        fig = make()
+    except ValueError as exc:
+        notes[name] = str(exc)
+        return
+    figures[name] = save(fig, out / name)
+
+
+FIGURES = ("accuracy_vs_ratio", "accuracy_vs_size", "accuracy_vs_tokens", "steps_to_target", "web_loss_scaling",
+           "phase_diagram", "stored_bits", "subsampling_ckm")
+
+
+def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, only: str | None,
+                      bits_per_parameter: float, device: str | None, progress: bool, train: bool = True) -> dict:
+    from empirical.results import load_results
+    from empirical.runner import run_sweep
+    from empirical.sweeps import REPRODUCTIONS
+    from figures import empirical as fe
+    from figures.report import exposure_verdict, horizon_gains, theory_on_runs
+
+    sweeps = REPRODUCTIONS[preset]()
+    reports = {}
+    if train:
+        for sweep in sweeps:
+            report = run_sweep(sweep, results, out / "runs", workers=workers, device=device, progress=progress)
+            reports[sweep.name] = report.summary()
+            print(f"{sweep.name}: {report.summary()}", flush=True)
+    if not results.exists():
+        raise ValueError(f"results table {results} does not exist: run without --no-train first")
+    ids = {run.run_id for sweep in sweeps for run in sweep.runs}
+    df = load_results(results)
+    df = df[df["run_id"].isin(ids)].reset_index(drop=True)
+    if df.empty:
+        raise ValueError(f"{results} holds no runs of the {preset!r} preset")
+
+    notes: dict[str, str] = {}
+    theory = None
+    try:
+        theory = theory_on_runs(df, law_mixing_ratio=0.3 if preset == "quick" else None,
+                                bits_per_parameter=bits_per_parameter)
+    except (ValueError, RuntimeError) as exc:
+        notes["theory"] = f"theory not fitted: {exc}"
+    final = fe.final_rows(df)
+    models = final.drop_duplicates("model").set_index("model")["params_nonembedding"].sort_values()
+    ratios = sorted(final["mixing_ratio"].unique())
+    critical_ratios = {m: float(theory.critical_ratio(n)) for m, n in models.items()} if theory else None
+    critical_sizes = {r: float(theory.critical_size(r)) for r in ratios if 0 < r < 1} if theory else None
+
+    # The r-sweep's model: the one run at the most mixing ratios.
+    ratio_model = final.groupby("model")["mixing_ratio"].nunique().idxmax()
+    strategies = ((final["rho"] < 1.0) | (final["tau"] > 0.0)).any()
+    wanted = FIGURES if only is None else (only,)
+    makers = {
+        "accuracy_vs_ratio": lambda: fe.accuracy_vs_mixing_ratio(df, critical_ratios),
+        "accuracy_vs_size": lambda: fe.accuracy_vs_model_size(df, critical_sizes),
+        "accuracy_vs_tokens": lambda: fe.accuracy_vs_tokens(df),
+        "steps_to_target": lambda: fe.steps_to_target(df, target=0.5, model=ratio_model),
+        "web_loss_scaling": lambda: fe.web_loss_scaling(df, theory.web if theory else None),
+        "phase_diagram": lambda: fe.phase_diagram_with_runs(
+            df, theory.curve, theory.knowledge, np.linspace(0.01, 0.99, 120),
+            np.geomspace(models.min() / 4, models.max() * 4, 120), bits_per_parameter),
+        "stored_bits": lambda: fe.stored_bits_vs_allocation(df, theory.knowledge_bits),
+        "subsampling_ckm": lambda: fe.subsampling_and_ckm(df),
+    }
+    figures: dict[str, list[str]] = {}
+    for name in wanted:
+        if theory is None and name in ("phase_diagram", "stored_bits"):
+            notes[name] = "needs the theory fitted on the runs (see 'theory')"
+            continue
+        if name == "subsampling_ckm" and not strategies:
+            notes[name] = "no runs with subsampling (rho < 1) or compact knowledge mixing (tau > 0) in this preset"
+            continue
+        _figure(figures, notes, name, out, makers[name])
+
+    verdict = exposure_verdict(df)
+    horizons = horizon_gains(df)
+    summary = fe.seed_summary(fe.baseline(final, roles=("main", "exposure_matched", "horizon")))
+    result = {
+        "preset": preset,
+        "results": str(results),
+        "sweeps": {s.name: s.description for s in sweeps},
+        "training": reports,
+        "runs": int(df["run_id"].nunique()),
+        "rows": int(len(df)),
+        "bits_per_parameter": bits_per_parameter,
+        "theory": None if theory is None else {
+            "web_loss_law_nats": {"C": theory.web.law.C, "A": theory.web.law.A, "alpha": theory.web.law.alpha,
+                                  "alpha_interval": theory.web.law.alpha_interval,
+                                  "points": theory.web.law.n_points, "size": "params_nonembedding"},
+            "people": theory.people,
+            "tokens_per_person": theory.tokens_per_person,
+            "exposure_frequency_per_knowledge_token": theory.exposure_frequency,
+            "knowledge_bits": theory.knowledge.entropy_bits,
+            "predicted_critical_mixing_ratio": critical_ratios,
+            "predicted_critical_size": critical_sizes,
+        },
+        "verdict": verdict.verdict,
+        "verdict_text": verdict.text,
+        "exposure_pairs": verdict.pairs.to_dict(orient="records"),
+        "horizons": horizons.to_dict(orient="records"),
+        "settings": summary[[c for c in ("model", "params_nonembedding", "people", "mixing_ratio", "role", "tokens",
+                                         "exposures_per_person", "accuracy_mean", "web_loss", "bits_stored", "seeds")
+                             if c in summary.columns]].to_dict(orient="records"),
+        "figures": figures,
+        "notes": notes,
+    }
+    write_experiment_report(out, result)
+    return result
+
+
+def write_experiment_report(out: Path, result: dict) -> None:
+    (out / "report.json").write_text(json.dumps(result, indent=2, default=_json_default))
+    lines = [f"# Reproduction, preset {result['preset']!r}", "",
+             f"{result['runs']} runs, {result['rows']} evaluation rows, from `{result['results']}`.", ""]
+    t = result["theory"]
+    if t:
+        law = t["web_loss_law_nats"]
+        interval = law["alpha_interval"]
+        lines += ["## The theory, fitted on these runs", "",
+                  f"Web loss L(M) = {law['C']:.3f} + {law['A']:.3g} M^-{law['alpha']:.3f} nats/token over "
+                  f"non-embedding parameters M ({law['points']} runs"
+                  + (f"; alpha 95% interval {interval[0]:.3f}-{interval[1]:.3f}" if interval else "") + "). "
+                  f"Knowledge: {t['people']} people x {t['tokens_per_person']:.1f} tokens per biography "
+                  f"(measured), {t['knowledge_bits']:,.0f} bits in all; each fact's exposure frequency "
+                  f"{t['exposure_frequency_per_knowledge_token']:.3g} per knowledge token; "
+                  f"{result['bits_per_parameter']} bits per parameter.", "",
+                  "| model | predicted critical r |", "|---|---|"]
+        lines += [f"| {m} | {r:.4f} |" for m, r in t["predicted_critical_mixing_ratio"].items()]
+        lines.append("")
+    lines += ["## Capacity or exposure counts?", "", result["verdict_text"], ""]
+    if result["horizons"]:
+        lines += ["Training longer at the lowest ratios:", ""]
+        lines += [f"- {h['model']} r = {h['mixing_ratio']:g}: {h['accuracy']:.1%} after {h['tokens']:,.0f} tokens, "
+                  f"{h['horizon_accuracy']:.1%} after {h['horizon_tokens']:,.0f} ({h['token_ratio']:.2g}x)"
+                  for h in result["horizons"]]
+        lines.append("")
+    lines += ["## Final accuracy of every setting", "",
+              "| model | N | r | role | tokens | exposures/person | accuracy | web loss |", "|---|---|---|---|---|---|---|---|"]
+    for s in sorted(result["settings"], key=lambda s: (s["params_nonembedding"], s["role"], s["mixing_ratio"])):
+        lines.append(f"| {s['model']} | {s['people']} | {s['mixing_ratio']:g} | {s['role']} | {s['tokens']:,.0f} | "
+                     f"{s['exposures_per_person']:.1f} | {s['accuracy_mean']:.1%} | {s['web_loss']:.3f} |")
+    lines.append("")
+    for name, paths in result["figures"].items():
+        lines.append(f"![{name}]({Path(paths[0]).name})")
+    if result["notes"]:
+        lines += ["", "## Not drawn", ""] + [f"- {k}: {v}" for k, v in result["notes"].items()]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (np.ndarray, tuple)):
+        return list(value)
+    return str(value)
+
+
+PRESETS = ("quick", "full", "gpu", "theory", "smoke")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=["theory"], default="theory")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--preset", choices=PRESETS, default="quick")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<preset>/)")
+    parser.add_argument("--results", type=Path, default=None, help="results table (default OUT/results.jsonl)")
+    parser.add_argument("--only", choices=FIGURES, help="draw only this figure")
+    parser.add_argument("--no-train", action="store_true", help="draw from the results table as it is, train nothing")
+    parser.add_argument("--workers", type=int, default=1, help="groups of runs trained at once")
+    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
     parser.add_argument("--tokens-per-person", type=float, default=70.0,
-                        help="mean GPT-NeoX tokens of one SynBio biography (default 70)")
+                        help="theory preset: mean GPT-NeoX tokens of one SynBio biography (default 70)")
     parser.add_argument("--bits-per-param", type=float, default=2.0)
+    parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     out = args.out or Path("results") / args.preset
     out.mkdir(parents=True, exist_ok=True)
     try:
-        result = theory_preset(out, args.tokens_per_person, args.bits_per_param)
+        if args.preset == "theory":
+            result = theory_preset(out, args.tokens_per_person, args.bits_per_param)
+            write_report(out, result)
+        else:
+            result = experiment_preset(args.preset, out, args.results or out / "results.jsonl", workers=args.workers,
+                                       only=args.only, bits_per_parameter=args.bits_per_param, device=args.device,
+                                       progress=not args.no_progress, train=not args.no_train)
     except ValueError as exc:
         print(f"paper_repro: error: {exc}", file=sys.stderr)
         return 2
-    write_report(out, result)
     print(f"wrote {out / 'report.md'} and {len(result['figures'])} figures (PNG and PDF) to {out}/")
-    for name, r in result["predicted_critical_mixing_ratio_synbio_320k"].items():
-        print(f"  Pythia-{name}: predicted critical mixing ratio on SynBio-320k {r:.3f}")
+    if args.preset == "theory":
+        for name, r in result["predicted_critical_mixing_ratio_synbio_320k"].items():
+            print(f"  Pythia-{name}: predicted critical mixing ratio on SynBio-320k {r:.3f}")
+    else:
+        print(result["verdict_text"])
     return 0
 
 
