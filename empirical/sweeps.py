@@ -112,12 +112,16 @@ def subsampling(scale: str = "cpu") -> Sweep:
 
 
 def quick() -> list[Sweep]:
-    """paper_repro's default: minutes on 2 CPU cores. One tiny model and a small population (40 people,
-    so exposures per person span 20-160 across the ratios), an r-sweep with exposure-matched controls
-    and a horizon extension, and two larger models at r = 0.3 for the web-loss law. This population is far
-    below the model's capacity: the theory predicts a critical ratio near zero, so what the r-sweep
-    shows here is the exposure effect, and the controls are there to say so (the capacity regime
-    needs the ``full`` preset's larger populations and budgets)."""
+    """paper_repro's default: about 15 minutes on 2 CPU cores. One tiny model and a small population
+    (40 people, so exposures per person span 15-90 across the ratios), an r-sweep with exposure-matched
+    controls (the pair at r = 0.6 with a second seed, to show the seed-to-seed spread) and a horizon
+    extension, and two larger models at r = 0.3 for the web-loss law.
+
+    This population is 2% of the tiny model's capacity: the theory puts the critical ratio near zero, so
+    the r-sweep here shows exposure counts and whatever else depends on the ratio at equal exposures,
+    and the report says which; the capacity regime needs the ``full`` preset's larger populations and
+    budgets. Ratios stop at 0.6: above it a 131-token biography no longer fits the 192-token sequences
+    often enough, and padding caps the knowledge share below r."""
     base = TrainConfig(
         model="tiny-50k",
         data=DataConfig(knowledge="synbio", people=40, mixing_ratio=0.3, tokenizer="bpe-2048", seq_len=192),
@@ -125,7 +129,8 @@ def quick() -> list[Sweep]:
         eval=EvalConfig(points=5, people=0, templates="first", web_sequences=32),
         batch_size=16, tokens=16 * 192 * 260,
     )
-    main = grid(base, {"data.mixing_ratio": [0.1, 0.2, 0.3, 0.4, 0.6, 0.8]})
+    main = grid(base, {"data.mixing_ratio": [0.1, 0.2, 0.3, 0.4, 0.6]}) + grid(base.replace(**{"data.mixing_ratio": 0.6}),
+                                                                               {"seed": [1]})
     controls = [exposure_matched(run, 2.0) for run in main if run.config.data.mixing_ratio >= 0.3]
     horizons = [horizon(run, 2.0) for run in main if run.config.data.mixing_ratio == 0.1]
     sizes = grid(base, {"model": ["tiny-100k", "small-200k"]})

@@ -27,7 +27,7 @@ def test_pairs_that_agree_at_equal_exposures_are_an_exposure_effect():
     verdict = exposure_verdict(df)
     assert verdict.verdict == "exposure"
     assert sorted(verdict.pairs["gap"].round(6)) == [0.02, 0.02]
-    assert "r = 0.4 (100 exposures/person): 60.0%" in verdict.text
+    assert "r = 0.4 (100 exposures/person, seed 0): 60.0%" in verdict.text
 
 
 def test_a_control_learning_far_less_at_equal_exposures_is_a_capacity_effect():
@@ -35,6 +35,10 @@ def test_a_control_learning_far_less_at_equal_exposures_is_a_capacity_effect():
                        final_row("b", r=0.2, tokens=2000, exposures=100, accuracy=0.60 - 2 * CAPACITY_GAP,
                                  role="exposure_matched")])
     assert exposure_verdict(df).verdict == "capacity"
+    assert exposure_verdict(df, critical_ratios={"tiny-50k": 0.3}).verdict == "capacity"
+    # The same gap where the theory puts the critical ratio far below both ratios is not the threshold.
+    below = exposure_verdict(df, critical_ratios={"tiny-50k": 0.01})
+    assert below.verdict == "ratio" and "tiny-50k: 0.01" in below.text
     # Both near zero: nothing learned, nothing to compare.
     flat = pd.DataFrame([final_row("a", accuracy=0.0), final_row("b", r=0.2, tokens=2000, accuracy=0.0,
                                                                   role="exposure_matched")])
