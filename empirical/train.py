@@ -11,8 +11,17 @@ write the rows and a checkpoint. A checkpoint holds everything a run needs to co
 resuming reproduces an uninterrupted run (bit-identical on CPU; tested).
 
 Several processes (``torchrun``) split each global batch: every rank draws the same global batch and
-trains on its own slice; DistributedDataParallel averages the gradients, which equals the gradient
-of the global-batch mean because the slices have equal sizes.
+trains on its own slice; DistributedDataParallel averages the gradients. Padding can leave the slices
+with unequal numbers of counted targets, so each rank's loss is weighted by its share of them, which
+makes the average exactly the gradient of the global-batch mean (tested: two CPU processes match one
+process). Rank 0 alone evaluates, writes checkpoints and returns rows; the others return empty rows.
+Launch any script that calls ``train`` (it joins the process group torchrun sets up), e.g.
+
+    OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m empirical train --run-dir runs/a ...
+    torchrun --nnodes 2 --nproc_per_node 8 --rdzv_endpoint HOST:29500 -m empirical train ...
+
+with ``batch_size`` (global) divisible by the number of processes and, for resuming, ``run_dir`` on a
+filesystem every rank reads.
 """
 from __future__ import annotations
 
@@ -97,9 +106,23 @@ class _Distributed:
 
 
 def _distributed() -> _Distributed:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
+    """This process's rank; under torchrun (WORLD_SIZE > 1) joins its process group first."""
+    if not torch.distributed.is_available():
+        return _Distributed()
+    if not torch.distributed.is_initialized() and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        torch.distributed.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
+    if torch.distributed.is_initialized():
         return _Distributed(torch.distributed.get_rank(), torch.distributed.get_world_size())
     return _Distributed()
+
+
+def _same_on_all_ranks(value: int, dist: _Distributed, device: torch.device) -> bool:
+    """Whether every rank holds ``value`` (a collective: every rank must call it)."""
+    if dist.world == 1:
+        return True
+    both = torch.tensor([value, -value], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+    return both[0].item() == -both[1].item()
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -194,11 +217,18 @@ def train_group(
                 rows[k] = state["rows"]
                 step = state["step"]
 
+    # A rank that found no checkpoint (run_dir not shared) would run more steps than the others and
+    # hang in a collective: fail on every rank instead.
+    if not _same_on_all_ranks(step, dist, dev):
+        raise ValueError(f"ranks resume from different steps (rank {dist.rank}: {step}); "
+                         f"run_dir must be on a filesystem every rank reads")
+
     train_model = model
     if first.compile and dev.type == "cuda":
         train_model = torch.compile(model)
     if dist.world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(train_model)
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[dev.index] if dev.type == "cuda" else None)
 
     # --- the loop --------------------------------------------------------------------------------
     total = first.steps
@@ -216,11 +246,18 @@ def train_group(
     last_losses = torch.zeros(K)
     steps_this_call = 0
     while step < total:
-        batch = np.stack([d.next_batch() for d in data])[:, local]  # (K, B_local, T)
-        x = torch.from_numpy(batch).to(dev, dtype=torch.long, non_blocking=True)
+        batch = np.stack([d.next_batch() for d in data])  # (K, B, T), the same global batch on every rank
+        x = torch.from_numpy(batch[:, local]).to(dev, dtype=torch.long, non_blocking=True)  # (K, B_local, T)
         targets = x[..., 1:].masked_fill(x[..., 1:] == pad_id, -100)  # padding is never a target
         with autocast:
-            losses = train_model(x[..., :-1], targets)  # (K,) mean loss per model, nats
+            losses = train_model(x[..., :-1], targets)  # (K,) mean loss per model over this slice, nats
+        if dist.world > 1:
+            # DDP averages gradients over ranks; weighting the slice mean by world * n_local / n_global
+            # (counted targets) makes that average the gradient of the global-batch mean, and the
+            # ranks' weighted losses average to the global-batch loss.
+            counted = batch[..., 1:] != pad_id
+            share = dist.world * counted[:, local].sum((1, 2)) / np.maximum(counted.sum((1, 2)), 1)
+            losses = losses * torch.from_numpy(share).to(losses.device, losses.dtype)
         losses.sum().backward()
         lrs = torch.tensor([learning_rate(step, total, peak, c.schedule) for peak, c in zip(peaks, configs)])
         optimizer.step(lrs)
@@ -235,7 +272,11 @@ def train_group(
             bar.set_postfix(tok_s=f"{tokens_done / max(elapsed, 1e-9):,.0f}",
                             loss=" ".join(f"{v:.3f}" for v in last_losses[:4].tolist()), refresh=False)
         if step in eval_steps:
-            new_rows = _evaluate(model, data, configs, step, losses.detach().float().cpu(), dev,
+            train_losses = losses.detach().float()
+            if dist.world > 1:  # every rank reaches each evaluation step, so this collective is matched
+                torch.distributed.all_reduce(train_losses)
+                train_losses /= dist.world  # the global batch's loss, not rank 0's slice
+            new_rows = _evaluate(model, data, configs, step, train_losses.cpu(), dev,
                                  time.perf_counter() - started) if dist.main else [[] for _ in configs]
             for k in range(K):
                 rows[k].extend(new_rows[k])
