@@ -52,6 +52,12 @@ class DataConfig:
                f"web must be 'default', 'folder:PATH' or 'hf:NAME', got {self.web!r}")
 
 
+    @property
+    def bpe_vocab_size(self) -> int | None:
+        """The vocabulary of a "bpe-<vocab>" tokenizer; None for the Pythia tokenizer."""
+        return int(self.tokenizer[4:]) if self.tokenizer.startswith("bpe-") else None
+
+
 @dataclass(frozen=True)
 class OptimConfig:
     """AdamW as Pythia: betas (0.9, 0.95), weight decay 0.1 on matrices, gradient clipping 1.0."""

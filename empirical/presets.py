@@ -155,6 +155,17 @@ PRESETS: dict[str, ModelConfig] = {
 }
 
 
+def sized_for(name: str, vocab_size: int | None, seq_len: int) -> ModelConfig:
+    """The preset as trained with a tokenizer of ``vocab_size`` tokens (None: the preset's own) and
+    sequences of ``seq_len``. Pythia keeps its padded 50,304-row embedding (its published parameter
+    counts); the small presets take the tokenizer's vocabulary exactly, since for them the embedding
+    is most of the model."""
+    preset = get_preset(name)
+    if vocab_size is not None and not (name.startswith("pythia-") and vocab_size <= preset.vocab_size):
+        preset = preset.replace(vocab_size=vocab_size)
+    return preset.replace(max_seq_len=max(seq_len, preset.max_seq_len))
+
+
 def get_preset(name: str) -> ModelConfig:
     """The named preset; ValueError listing the known names otherwise."""
     try:

@@ -121,11 +121,10 @@ def pack(runs: Sequence, resume_steps: Sequence[int], max_group: int) -> list[li
 def estimated_flops(config: TrainConfig) -> float:
     """Training FLOPs, 6 per parameter per token (forward + backward) for the non-embedding
     parameters and the output head, plus attention scores (6 L T d per token)."""
-    from empirical.presets import get_preset, params_nonembedding
+    from empirical.presets import params_nonembedding, sized_for
 
-    cfg = get_preset(config.model)
-    vocab = int(config.data.tokenizer[4:]) if config.data.tokenizer.startswith("bpe-") else cfg.vocab_size
-    per_token = 6 * (params_nonembedding(cfg) + vocab * cfg.d_model) + 6 * cfg.n_layer * config.data.seq_len * cfg.d_model
+    cfg = sized_for(config.model, config.data.bpe_vocab_size, config.data.seq_len)
+    per_token = 6 * (params_nonembedding(cfg) + cfg.vocab_size * cfg.d_model) + 6 * cfg.n_layer * config.data.seq_len * cfg.d_model
     return float(per_token) * config.steps * config.tokens_per_step
 
 
@@ -204,8 +203,9 @@ def execute(task: Task) -> dict:
                         except Exception as solo_error:  # noqa: BLE001
                             failures.append(_record_failure(task, [k], solo_error))
     failed = {rid for f in failures for rid in f["run_ids"]}
-    return {"run_ids": task.run_ids, "failed": sorted(failed), "errors": [f["error"] for f in failures],
-            "seconds": time.perf_counter() - started}
+    trained = [task.run_ids[k] for k in todo if task.run_ids[k] not in failed]
+    return {"run_ids": task.run_ids, "failed": sorted(failed), "trained": trained,
+            "errors": [f["error"] for f in failures], "seconds": time.perf_counter() - started}
 
 
 def _worker_init(threads: int) -> None:
@@ -255,18 +255,23 @@ def plan(sweep: Sweep, results: Path, work_dir: Path, workers: int, max_group: i
 
 def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = None, *, workers: int = 1,
               engine: str = "local", group: bool = True, max_group: int = DEFAULT_MAX_GROUP,
-              ray_address: str | None = None, device: str | None = None, progress: bool = True) -> SweepReport:
+              ray_address: str | None = None, device: str | None = None, gpus_per_task: float = 0.0,
+              progress: bool = True) -> SweepReport:
     """Run every run of the sweep that the results table does not hold yet; returns a report.
 
-    workers: groups trained at once (each gets cores // workers threads); 1 trains in this process.
-    engine: "local" (this machine: this process or a process pool) or "ray" (``ray.init(ray_address)``:
-    an existing cluster, or a local one when None). group: pack compatible runs into K-stacks of at
-    most max_group models (set False to train one model per program).
+    workers: with the local engine, groups trained at once (each with cores // workers threads; 1
+    trains in this process). With Ray, each group asks the cluster for cores // workers CPUs (cores of
+    this machine) and ``gpus_per_task`` GPUs, and Ray runs as many at once as the cluster holds; Ray
+    shows a task no GPU unless it asks for one. engine: "local" or "ray" (``ray.init(ray_address)``: an
+    existing cluster, or a local one when None). group: pack compatible runs into K-stacks of at most
+    max_group models (set False to train one model per program).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    if not gpus_per_task >= 0:
+        raise ValueError(f"gpus_per_task must be >= 0, got {gpus_per_task!r}")
     results = Path(results)
     work_dir = Path(work_dir) if work_dir is not None else results.with_suffix(".runs")
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -282,7 +287,7 @@ def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = N
 
     def finished(outcome: dict, running: int) -> None:
         nonlocal done
-        done += len(outcome["run_ids"]) - len(outcome["failed"])
+        done += len(outcome["trained"])  # runs another sweep finished meanwhile are not counted
         failed.extend(outcome["failed"])
         errors.extend(outcome["errors"])
         if bar is not None:
@@ -295,18 +300,27 @@ def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = N
                 bar.set_postfix(done=done, running=len(task.configs), failed=len(failed), refresh=True)
             finished(execute(task), 0)
     else:
-        with _executor(engine, workers, ray_address, tasks[0].threads if tasks else 1) as submit:
-            futures: dict[Future, Task] = {submit(task): task for task in tasks}
-            while futures:
-                ready, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                for future in ready:
-                    task = futures.pop(future)
-                    try:
-                        outcome = future.result()
-                    except Exception as error:  # the worker process itself died
-                        outcome = {"run_ids": task.run_ids, "failed": task.run_ids,
-                                   "errors": [_record_failure(task, range(len(task.configs)), error)["error"]]}
-                    finished(outcome, sum(len(t.configs) for t in futures.values()))
+        # A worker that dies (killed, out of memory) breaks a process pool and fails every task in it:
+        # those tasks are retried once in a fresh pool (they resume from their checkpoints).
+        pending, retried = list(tasks), set()
+        while pending:
+            with _executor(engine, workers, ray_address, pending[0].threads, gpus_per_task) as submit:
+                futures: dict[Future, Task] = {submit(task): task for task in pending}
+                pending = []
+                while futures:
+                    ready, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                    for future in ready:
+                        task = futures.pop(future)
+                        try:
+                            outcome = future.result()
+                        except Exception as error:  # the worker process itself died
+                            if id(task) not in retried:
+                                retried.add(id(task))
+                                pending.append(task)
+                                continue
+                            outcome = {"run_ids": task.run_ids, "failed": task.run_ids, "trained": [],
+                                       "errors": [_record_failure(task, range(len(task.configs)), error)["error"]]}
+                        finished(outcome, sum(len(t.configs) for t in futures.values()))
     if bar is not None:
         bar.close()
     return SweepReport(total=len(sweep.runs), skipped=skipped, completed=done, failed=failed, errors=errors,
@@ -314,7 +328,7 @@ def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = N
 
 
 @contextlib.contextmanager
-def _executor(engine: str, workers: int, ray_address: str | None, threads: int):
+def _executor(engine: str, workers: int, ray_address: str | None, threads: int, gpus_per_task: float = 0.0):
     """A ``submit(task) -> Future`` for the engine; Ray's object refs become concurrent futures."""
     if engine == "local":
         import multiprocessing
@@ -332,7 +346,7 @@ def _executor(engine: str, workers: int, ray_address: str | None, threads: int):
     if started_here:
         kwargs = {"address": ray_address} if ray_address else {"num_cpus": available_cores()}
         ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
-    remote = ray.remote(execute).options(num_cpus=threads, max_retries=0)
+    remote = ray.remote(execute).options(num_cpus=threads, num_gpus=gpus_per_task, max_retries=0)
     try:
         yield lambda task: remote.remote(task).future()
     finally:

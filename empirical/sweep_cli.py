@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-group", type=int, default=8, help="most models trained as one K-stack")
     parser.add_argument("--no-group", action="store_true", help="train one model per program")
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--gpus-per-task", type=float, default=0.0,
+                        help="with --engine ray: GPUs each group asks for (Ray hides GPUs from tasks that ask none)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their estimated cost, train nothing")
     parser.add_argument("--no-measure", action="store_true", help="with --dry-run: skip timing steps on this machine")
     parser.add_argument("--no-progress", action="store_true")
@@ -50,7 +52,7 @@ def run(args) -> int:
 
     report = run_sweep(sweep, results, args.work_dir, workers=args.workers, engine=args.engine,
                        group=not args.no_group, max_group=args.max_group, ray_address=args.ray_address,
-                       device=args.device, progress=not args.no_progress)
+                       device=args.device, gpus_per_task=args.gpus_per_task, progress=not args.no_progress)
     print(report.summary())
     print(f"results: {results}")
     for error in report.errors:
@@ -59,7 +61,7 @@ def run(args) -> int:
 
 
 def dry_run(sweep, results: Path, args) -> int:
-    from empirical.runner import estimated_flops, is_complete, pack, rows_present
+    from empirical.runner import checkpoint_step, estimated_flops, is_complete, pack, rows_present
 
     present = rows_present(results)
     print(f"sweep {sweep.name}: {len(sweep)} runs ({sweep.description})")
@@ -72,7 +74,8 @@ def dry_run(sweep, results: Path, args) -> int:
               f"{c.data.subsample_rho:5.2f} {c.data.ckm_tau:5.2f} {c.seed:4d} {c.tokens:12,d} "
               f"{estimated_flops(c) / 1e12:9.3f} {status:>8s}")
     todo = [run for run in sweep.runs if not is_complete(run.config, present)]
-    groups = pack(todo, [0] * len(todo), 1 if args.no_group else args.max_group)
+    work_dir = args.work_dir or results.with_suffix(".runs")
+    groups = pack(todo, [checkpoint_step(work_dir / r.run_id) for r in todo], 1 if args.no_group else args.max_group)
     total_tokens = sum(r.config.tokens for r in todo)
     print(f"to train: {len(todo)} runs in {len(groups)} groups, {total_tokens:,d} tokens, "
           f"{sum(estimated_flops(r.config) for r in todo) / 1e12:,.2f} TFLOP")
@@ -80,7 +83,8 @@ def dry_run(sweep, results: Path, args) -> int:
         seconds = sum(measure_group_seconds([todo[i].config for i in g], args.device) for g in groups)
         workers = max(1, args.workers)
         print(f"estimated time on this machine: {seconds / 60:.1f} min one group at a time"
-              f" (about {seconds / 60 / workers:.1f} min with {workers} workers, if the cores allow)")
+              f" (about {seconds / 60 / workers:.1f} min with {workers} workers, if the cores allow); timed from "
+              f"a few fp32 eager steps on random tokens, so without evaluation, bf16 or torch.compile")
     return 0
 
 
@@ -90,14 +94,13 @@ def measure_group_seconds(configs, device: str | None, steps: int = 3) -> float:
 
     from empirical.model import GPTNeoX
     from empirical.optim import StackedAdamW
-    from empirical.presets import get_preset
+    from empirical.presets import sized_for
     from empirical.train import pick_device
 
     first = configs[0]
     dev = pick_device(device)
-    preset = get_preset(first.model)
-    vocab = int(first.data.tokenizer[4:]) if first.data.tokenizer.startswith("bpe-") else preset.vocab_size
-    cfg = preset.replace(vocab_size=vocab, max_seq_len=max(first.data.seq_len, preset.max_seq_len))
+    cfg = sized_for(first.model, first.data.bpe_vocab_size, first.data.seq_len)
+    vocab = cfg.vocab_size
     model = GPTNeoX(cfg, seeds=[c.seed for c in configs]).to(dev)
     optimizer = StackedAdamW(model.parameters(), len(configs), first.optim)
     x = torch.randint(0, vocab, (len(configs), first.batch_size, first.data.seq_len), device=dev)

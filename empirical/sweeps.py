@@ -7,7 +7,7 @@ person), so that the knowledge competes for capacity (PILOT.md, "What follows").
 Pythia presets, the Pythia tokenizer and SynBio sizes scaled to what one GPU trains in hours.
 
 Every mixing-ratio sweep carries exposure-matched controls (ratio r/2 trained twice as long) and
-horizon extensions at low r, because at a fixed budget exposures grow with r and an S-curve in r
+horizon extensions at low r (4x the tokens, the paper's "training longer barely helps" test), because at a fixed budget exposures grow with r and an S-curve in r
 alone cannot tell capacity from exposure counts (PILOT.md).
 
     python -m empirical sweep --list
@@ -65,7 +65,8 @@ def ratio(scale: str = "cpu") -> Sweep:
     ratios = CPU_RATIOS if scale == "cpu" else GPU_RATIOS
     main = grid(base, {"data.mixing_ratio": ratios})
     controls = [exposure_matched(run, 2.0) for run in main if run.config.data.mixing_ratio >= 0.2]
-    horizons = [horizon(run, 2.0) for run in main if run.config.data.mixing_ratio <= 0.1]
+    # 4x, not 2x: r = 0.1 at 2x is already the control of r = 0.2 (a config is one run, with one role).
+    horizons = [horizon(run, 4.0) for run in main if run.config.data.mixing_ratio <= 0.1]
     return Sweep("ratio", tuple(main + controls + horizons), "accuracy against the mixing ratio (paper Fig. 2)")
 
 
@@ -113,7 +114,7 @@ def subsampling(scale: str = "cpu") -> Sweep:
 
 def quick() -> list[Sweep]:
     """paper_repro's default: about 15 minutes on 2 CPU cores. One tiny model and a small population
-    (40 people, so exposures per person span 15-90 across the ratios), an r-sweep with exposure-matched
+    (32 people, so exposures per person span 19-114 across the ratios), an r-sweep with exposure-matched
     controls (the pair at r = 0.6 with a second seed, to show the seed-to-seed spread) and a horizon
     extension, and two larger models at r = 0.3 for the web-loss law.
 
@@ -124,7 +125,7 @@ def quick() -> list[Sweep]:
     often enough, and padding caps the knowledge share below r."""
     base = TrainConfig(
         model="tiny-50k",
-        data=DataConfig(knowledge="synbio", people=40, mixing_ratio=0.3, tokenizer="bpe-2048", seq_len=192),
+        data=DataConfig(knowledge="synbio", people=32, mixing_ratio=0.3, tokenizer="bpe-2048", seq_len=192),
         optim=OptimConfig(lr=1e-2), schedule=ScheduleConfig(kind="wsd", warmup_steps=50),
         eval=EvalConfig(points=5, people=0, templates="first", web_sequences=32),
         batch_size=16, tokens=16 * 192 * 260,
@@ -145,7 +146,7 @@ def full() -> list[Sweep]:
     base = base_config("cpu").replace(**{"data.people": 500, "tokens": 16 * 192 * 4000, "eval.points": 8})
     ratios = grid(base, {"data.mixing_ratio": [0.1, 0.2, 0.3, 0.4, 0.6], "seed": [0, 1]})
     controls = [exposure_matched(run, 2.0) for run in ratios if run.config.data.mixing_ratio >= 0.2]
-    horizons = [horizon(run, 2.0) for run in ratios if run.config.data.mixing_ratio <= 0.2]
+    horizons = [horizon(run, 4.0) for run in ratios if run.config.data.mixing_ratio <= 0.2]
     sizes = grid(base, {"model": ["tiny-100k", "small-200k", "small-500k"], "data.mixing_ratio": [0.2, 0.4]})
     return [Sweep("full-ratio", tuple(ratios + controls + horizons), "r-sweep, controls, horizons, 2 seeds"),
             Sweep("full-size", tuple(sizes), "model sizes at r = 0.2 and 0.4"),

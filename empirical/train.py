@@ -14,7 +14,8 @@ Several processes (``torchrun``) split each global batch: every rank draws the s
 trains on its own slice; DistributedDataParallel averages the gradients. Padding can leave the slices
 with unequal numbers of counted targets, so each rank's loss is weighted by its share of them, which
 makes the average exactly the gradient of the global-batch mean (tested: two CPU processes match one
-process). Rank 0 alone evaluates, writes checkpoints and returns rows; the others return empty rows.
+process). Rank 0 alone evaluates, writes checkpoints and returns new rows; the others return no new
+rows (only those a checkpoint they resumed from holds).
 Launch any script that calls ``train`` (it joins the process group torchrun sets up), e.g.
 
     OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m empirical train --run-dir runs/a ...
@@ -26,6 +27,7 @@ filesystem every rank reads.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import subprocess
@@ -42,7 +44,7 @@ from empirical.evaluate import evaluate_knowledge, sequence_loss
 from empirical.model import GPTNeoX, keep_freed_memory, save_pretrained
 from empirical.optim import StackedAdamW, learning_rate
 from empirical.pipeline import RunData, build_run_data
-from empirical.presets import get_preset, params_nonembedding, params_total
+from empirical.presets import params_nonembedding, params_total, sized_for
 
 CHECKPOINT = "checkpoint.pt"
 GROUP_KEYS = ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval")
@@ -72,8 +74,13 @@ def git_commit() -> str:
 
 
 def pick_device(requested: str | None = None) -> torch.device:
+    """The requested device, or CUDA when there is one; under torchrun a bare "cuda" means this
+    process's own GPU (cuda:LOCAL_RANK), not every rank on cuda:0."""
     if requested:
-        return torch.device(requested)
+        device = torch.device(requested)
+        if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return device
     if torch.cuda.is_available():
         rank = int(os.environ.get("LOCAL_RANK", 0))
         return torch.device("cuda", rank)
@@ -93,6 +100,10 @@ def check_group(configs: Sequence[TrainConfig]) -> None:
             if getattr(c.data, key) != getattr(first.data, key):
                 raise ValueError(f"runs in one group must share data.{key}: "
                                  f"{getattr(first.data, key)!r} != {getattr(c.data, key)!r}")
+        # One optimiser steps the whole stack: only the peak learning rate may differ per model.
+        if dataclasses.replace(c.optim, lr=first.optim.lr) != first.optim:
+            raise ValueError(f"runs in one group must share the optimiser settings other than lr: "
+                             f"{first.optim!r} != {c.optim!r}")
 
 
 @dataclass
@@ -192,12 +203,7 @@ def train_group(
     vocab, pad_id = data[0].vocab_size, data[0].pad_id
     if dev.type == "cpu":
         keep_freed_memory()  # re-faulting freed activations every step cost up to 2x on CPU
-    preset = get_preset(first.model)
-    # Pythia keeps its padded 50,304-row embedding (its published parameter counts); the small presets
-    # take the tokenizer's vocabulary exactly, since for them the embedding is most of the model.
-    if not (first.model.startswith("pythia-") and vocab <= preset.vocab_size):
-        preset = preset.replace(vocab_size=vocab)
-    model_cfg = preset.replace(max_seq_len=max(first.data.seq_len, preset.max_seq_len))
+    model_cfg = sized_for(first.model, vocab, first.data.seq_len)
     model = GPTNeoX(model_cfg, seeds=[c.seed for c in configs]).to(dev)
     optimizer = StackedAdamW(model.parameters(), K, first.optim)
     rows: list[list[dict]] = [[] for _ in configs]

@@ -71,14 +71,25 @@ class TheoryOnRuns:
 
 def theory_on_runs(df: pd.DataFrame, *, law_mixing_ratio: float | None = None, bits_per_parameter: float = 2.0,
                    n_bootstrap: int = 200, seed: int = 0) -> TheoryOnRuns:
-    """Fit the web law on the runs (at ``law_mixing_ratio``, or all main runs) and describe the
-    knowledge set the runs trained on (one SynBio population: the most common N among main runs)."""
-    web = fit_web_loss(df, mixing_ratio=law_mixing_ratio, n_bootstrap=n_bootstrap, seed=seed)
-    law = WebLossLaw(web.law.C, web.law.A, web.law.alpha, loss_unit="nats", size_unit=1.0, params_kind="nonembedding")
+    """Fit the web law on the runs and describe the knowledge set they trained on.
+
+    The law is fitted on final main runs of uniform SynBio at ``law_mixing_ratio`` (all ratios when
+    None) and at one token budget (the most common among them): the web loss also depends on r and on
+    the budget, and a law mixing them would read those differences as an effect of size. The
+    knowledge set is the most common population N among those runs.
+    """
     final = baseline(final_rows(df), roles=("main",))
     final = final[final["knowledge"] == "synbio"]
+    if law_mixing_ratio is not None:
+        final = final[np.isclose(final["mixing_ratio"], law_mixing_ratio)]
     if final.empty:
-        raise ValueError("theory_on_runs needs final main SynBio runs (rho = 1, tau = 0)")
+        found = sorted(map(str, baseline(final_rows(df))["knowledge"].unique()))
+        raise ValueError(f"theory_on_runs needs final main runs of uniform SynBio (rho = 1, tau = 0)"
+                         f"{'' if law_mixing_ratio is None else f' at r = {law_mixing_ratio:g}'}; the table has "
+                         f"knowledge {found} and ratios {sorted(df['mixing_ratio'].unique().tolist())}")
+    final = final[final["tokens"] == final["tokens"].mode().iloc[0]]
+    web = fit_web_loss(df[df["run_id"].isin(final["run_id"])], n_bootstrap=n_bootstrap, seed=seed)
+    law = WebLossLaw(web.law.C, web.law.A, web.law.alpha, loss_unit="nats", size_unit=1.0, params_kind="nonembedding")
     people = int(final["people"].mode().iloc[0])
     tokens_per_person = float(final.loc[final["people"] == people, "tokens_per_exposure"].mean())
     knowledge = KnowledgeSet.from_token_statistics(people, tokens_per_person, synbio_bits_per_person())

@@ -66,12 +66,7 @@ def _determined(name: str, param: torch.Tensor) -> torch.Tensor:
     return mask
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tmp_path):

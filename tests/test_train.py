@@ -16,12 +16,7 @@ def tiny(mixing_ratio=0.5, seed=0, steps=24):
     )
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def strip(rows):
@@ -66,6 +61,25 @@ def test_group_of_three_ratios_matches_training_each_alone():
             assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
             assert b["knowledge_loss"] == pytest.approx(a["knowledge_loss"], rel=1e-4)
             assert b["accuracy"] == a["accuracy"]
+
+
+@pytest.mark.slow
+def test_a_group_checkpoints_and_resumes_each_model(tmp_path):
+    import shutil
+
+    configs = [tiny(0.2, seed=1), tiny(0.5, seed=2), tiny(0.8, seed=3)]
+    whole = train_group(configs, [tmp_path / "whole" / str(k) for k in range(3)], progress=False)
+    split = [tmp_path / "split" / str(k) for k in range(3)]
+    train_group(configs, split, progress=False, stop_after_steps=9)  # killed after its checkpoints
+    assert [torch.load(d / CHECKPOINT, weights_only=False)["step"] for d in split] == [9, 9, 9]
+    shutil.copytree(split[1], tmp_path / "alone")
+    # The group resumes exactly where each model stopped ...
+    assert [strip(rows) for rows in train_group(configs, split, progress=False)] == [strip(rows) for rows in whole]
+    # ... and each model's checkpoint is its own: one member resumes alone and ends as in the group.
+    alone = train(configs[1], tmp_path / "alone", progress=False)
+    for a, b in zip(alone, whole[1]):
+        assert a["step"] == b["step"] and a["accuracy"] == b["accuracy"]
+        assert a["knowledge_loss"] == pytest.approx(b["knowledge_loss"], rel=1e-4)
 
 
 def test_group_members_must_share_the_architecture():
