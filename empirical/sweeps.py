@@ -140,17 +140,30 @@ def quick() -> list[Sweep]:
 
 
 def full() -> list[Sweep]:
-    """CPU, hours: the capacity regime. Populations whose entropy (46.6 bits a person) is a large share of
-    tiny models' capacity (about 2 bits per non-embedding parameter), budgets of hundreds of tokens per
-    parameter, two seeds, every figure's sweep."""
-    base = base_config("cpu").replace(**{"data.people": 500, "tokens": 16 * 192 * 4000, "eval.points": 8})
-    ratios = grid(base, {"data.mixing_ratio": [0.1, 0.2, 0.3, 0.4, 0.6], "seed": [0, 1]})
+    """CPU, many hours (resumable): the capacity regime. 400 people are about a fifth of tiny-50k's
+    capacity (2 bits per non-embedding parameter), 10M-token budgets give 20-115 exposures per person
+    across the ratios; three seeds of the r-sweep, exposure-matched controls and 4x horizons, sizes at
+    two ratios, and the horizon, power-law and subsampling sweeps. The first sweep's controls at
+    r = 0.6 and 0.4 come first (``capacity_probe``): they decide whether this regime shows the effect."""
+    base = base_config("cpu").replace(**{"data.people": 400, "tokens": 16 * 192 * 3300, "eval.points": 8,
+                                         "eval.people": 0, "optim.lr": 1e-2})
+    ratios = grid(base, {"data.mixing_ratio": [0.1, 0.2, 0.3, 0.4, 0.6], "seed": [0, 1, 2]})
     controls = [exposure_matched(run, 2.0) for run in ratios if run.config.data.mixing_ratio >= 0.2]
-    horizons = [horizon(run, 4.0) for run in ratios if run.config.data.mixing_ratio <= 0.2]
+    horizons = [horizon(run, 4.0) for run in ratios if run.config.data.mixing_ratio <= 0.2 and run.config.seed == 0]
     sizes = grid(base, {"model": ["tiny-100k", "small-200k", "small-500k"], "data.mixing_ratio": [0.2, 0.4]})
-    return [Sweep("full-ratio", tuple(ratios + controls + horizons), "r-sweep, controls, horizons, 2 seeds"),
+    return [capacity_probe(), Sweep("full-ratio", tuple(ratios + controls + horizons), "r-sweep, controls, horizons, 3 seeds"),
             Sweep("full-size", tuple(sizes), "model sizes at r = 0.2 and 0.4"),
             horizon_sweep("cpu"), powerlaw("cpu"), subsampling("cpu")]
+
+
+def capacity_probe() -> Sweep:
+    """The full preset's decisive pairs (seed 0): r = 0.6 and 0.4 against r = 0.3 and 0.2 with twice the
+    tokens, at equal exposures (about an hour on 2 cores)."""
+    base = base_config("cpu").replace(**{"data.people": 400, "tokens": 16 * 192 * 3300, "eval.points": 8,
+                                         "eval.people": 0, "optim.lr": 1e-2})
+    main = grid(base, {"data.mixing_ratio": [0.4, 0.6]})
+    return Sweep("full-probe", tuple(main + [exposure_matched(run, 2.0) for run in main]),
+                 "exposure-matched pairs at 400 people")
 
 
 def gpu() -> list[Sweep]:
