@@ -74,7 +74,8 @@ def test_packing_groups_compatible_runs_in_even_chunks():
 def test_every_ratio_sweep_keeps_its_controls_and_horizons():
     from empirical.sweeps import REPRODUCTIONS
 
-    for sweep in [SWEEPS["ratio"]("cpu"), SWEEPS["ratio"]("gpu"), REPRODUCTIONS["quick"]()[0], REPRODUCTIONS["full"]()[0]]:
+    reproductions = {s.name: s for preset in ("quick", "full") for s in REPRODUCTIONS[preset]()}
+    for sweep in [SWEEPS["ratio"]("cpu"), SWEEPS["ratio"]("gpu"), reproductions["quick-ratio"], reproductions["full-ratio"]]:
         roles = [r.role for r in sweep.runs]
         assert {"main", "exposure_matched", "horizon"} <= set(roles), sweep.name
 
