@@ -198,6 +198,35 @@ def test_a_local_ray_cluster_and_the_process_pool_give_the_same_rows(tmp_path):
     assert {r["group_size"] for r in a} == {1, 2}
 
 
+@pytest.mark.slow
+def test_a_pool_worker_killed_mid_run_is_replaced_and_its_runs_finish(tmp_path):
+    import threading
+
+    sweep = Sweep("pool", (Run(tiny(0.3, steps=40)), Run(tiny(0.8, steps=30))))
+    results = tmp_path / "r.jsonl"
+    killed = []
+
+    def kill_a_worker():
+        # Wait for the first row (a worker is mid-run), then SIGKILL one pool worker.
+        deadline = time.time() + 120
+        while time.time() < deadline and not (results.exists() and results.stat().st_size):
+            time.sleep(0.05)
+        out = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True).stdout.split()
+        workers = [int(p) for p in out if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
+        if workers:
+            os.kill(workers[0], signal.SIGKILL)
+            killed.append(workers[0])
+
+    killer = threading.Thread(target=kill_a_worker)
+    killer.start()
+    report = run_sweep(sweep, results, workers=2, group=False, progress=False)
+    killer.join()
+    assert killed, "no pool worker was found to kill"
+    assert not report.failed and report.completed == 2
+    keys = [(r["run_id"], r["step"]) for r in read_rows(results)]
+    assert len(keys) == len(set(keys)) == sum(len(run.config.eval_steps()) for run in sweep.runs)
+
+
 def test_dry_run_lists_runs_costs_and_status(tmp_path):
     out = subprocess.run([sys.executable, "-m", "empirical", "sweep", "ratio", "--dry-run", "--no-measure",
                           "--results", str(tmp_path / "none.jsonl")], capture_output=True, text=True, cwd=ROOT)
