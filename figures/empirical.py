@@ -8,6 +8,7 @@ re-exported here. Artists a reader (or a test) may look for carry a gid: "critic
 """
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +207,7 @@ def steps_to_target(df: pd.DataFrame, target: float = 0.5, fit=None, *, model: s
     if rows.empty:
         raise ValueError(f"steps_to_target: no runs without subsampling or CKM for model {model!r}; models: {models}")
     table = tokens_to_target(rows, target)
-    fig, ax = new_figure(5.0, 3.6)
+    fig, ax = new_figure(8.4, 3.6)
     hit, miss = table[table["reached"]], table[~table["reached"]]
     (points,) = ax.plot(1.0 / hit["mixing_ratio"], hit["tokens_to_target"], "o", color="C0", label="measured")
     points.set_gid("measured")
@@ -238,10 +239,13 @@ def steps_to_target(df: pd.DataFrame, target: float = 0.5, fit=None, *, model: s
     paper = PAPER_REFERENCE["steps_to_target_fits"]["held_out_lower_bounds"][0.25]
     notes.append(f"paper (70M, App. E.5): r = 0.25 exceeds power law by > {paper['power_law']}x, "
                  f"exponential by > {paper['exponential']}x")
-    ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, va="top", fontsize=6.5)
+    # Notes and legend beside the axes, wrapped, so that neither hides a point.
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+    ax.text(1.02, 0.0, "\n".join(textwrap.fill(n, 58) for n in notes), transform=ax.transAxes, va="bottom",
+            fontsize=6.5)
+    legend.set_gid("legend")
     log_axis(ax, "y")
     ax.set_xlabel("1 / r")
     ax.set_ylabel(f"tokens to {target:.0%} accuracy")
     ax.set_title(f"Tokens to target vs 1/r{'' if model is None else f': {model}'}")
-    ax.legend(loc="lower right", fontsize=7)
     return fig

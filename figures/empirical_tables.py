@@ -169,8 +169,9 @@ def fit_tokens_to_target(table: pd.DataFrame, min_ratio: float | None = None) ->
     cut = -np.inf if min_ratio is None else float(min_ratio)
     fitted = measured[measured["mixing_ratio"] >= cut]
     if len(fitted) < 3:
-        raise ValueError(f"fitting T against 1/r needs at least 3 mixing ratios that reached the target at r >= "
-                         f"{cut:g}, got {len(fitted)} ({fitted['mixing_ratio'].tolist()})")
+        where = "" if min_ratio is None else f" at r >= {cut:g}"
+        raise ValueError(f"fitting T against 1/r needs at least 3 mixing ratios that reached the target{where}, "
+                         f"got {len(fitted)} ({fitted['mixing_ratio'].tolist()})")
     held = measured[measured["mixing_ratio"] < cut]
     return fit_steps_to_target(fitted["mixing_ratio"], fitted["tokens_to_target"],
                                held_out=dict(zip(held["mixing_ratio"], held["tokens_to_target"])))
