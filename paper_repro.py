@@ -133,7 +133,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     from empirical.runner import run_sweep
     from empirical.sweeps import REPRODUCTIONS
     from figures import empirical as fe
-    from figures.report import exposure_verdict, horizon_gains, theory_on_runs
+    from figures.report import exposure_verdict, horizon_gains, measured_critical_ratios, theory_on_runs
 
     sweeps = REPRODUCTIONS[preset]()
     reports = {}
@@ -194,6 +194,13 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         _figure(figures, notes, name, out, makers[name])
 
     verdict = exposure_verdict(df, critical_ratios)
+    measured = measured_critical_ratios(df)
+    if critical_ratios:
+        measured["predicted_critical_ratio"] = measured["model"].map(critical_ratios)
+        measured["predicted_over_measured"] = measured["predicted_critical_ratio"] / measured["measured_critical_ratio"]
+    run_columns = ["run_id", "model", "params_total", "params_nonembedding", "knowledge", "people", "mixing_ratio", "rho",
+                   "tau", "seed", "role", "tokens", "exposures_per_person", "accuracy", "web_loss", "knowledge_loss",
+                   "bits_stored"]
     horizons = horizon_gains(df)
     summary = fe.seed_summary(fe.baseline(final, roles=("main", "exposure_matched", "horizon")))
     result = {
@@ -201,11 +208,13 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         "results": str(results),
         "sweeps": {s.name: s.description for s in sweeps},
         "training": reports,
-        "runs": int(df["run_id"].nunique()),
+        "run_count": int(df["run_id"].nunique()),
         "rows": int(len(df)),
+        "runs": final[[c for c in run_columns if c in final.columns]].to_dict(orient="records"),
         "bits_per_parameter": bits_per_parameter,
         "theory": None if theory is None else {
             "web_loss_law_nats": {"C": theory.web.law.C, "A": theory.web.law.A, "alpha": theory.web.law.alpha,
+                                  "C_interval": theory.web.law.C_interval, "A_interval": theory.web.law.A_interval,
                                   "alpha_interval": theory.web.law.alpha_interval,
                                   "points": theory.web.law.n_points, "size": "params_nonembedding"},
             "people": theory.people,
@@ -219,6 +228,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
                                             for m, n in models.items()},
             "paper_alpha": PAPER_FINEWEB_EDU_LAW.exponent,
         },
+        "critical_ratios": measured.to_dict(orient="records"),
         "verdict": verdict.verdict,
         "verdict_text": verdict.text,
         "exposure_pairs": verdict.pairs.to_dict(orient="records"),
@@ -236,15 +246,17 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
 def write_experiment_report(out: Path, result: dict) -> None:
     (out / "report.json").write_text(json.dumps(result, indent=2, default=_json_default))
     lines = [f"# Reproduction, preset {result['preset']!r}", "",
-             f"{result['runs']} runs, {result['rows']} evaluation rows, from `{result['results']}`.", ""]
+             f"{result['run_count']} runs, {result['rows']} evaluation rows, from `{result['results']}`.", ""]
     t = result["theory"]
     if t:
         law = t["web_loss_law_nats"]
         interval = law["alpha_interval"]
+        c_int, a_int = law["C_interval"], law["A_interval"]
         lines += ["## The theory, fitted on these runs", "",
                   f"Web loss L(M) = {law['C']:.3f} + {law['A']:.3g} M^-{law['alpha']:.3f} nats/token over "
                   f"non-embedding parameters M ({law['points']} runs"
-                  + (f"; alpha 95% interval {interval[0]:.3f}-{interval[1]:.3f}" if interval else "") + "). "
+                  + (f"; 95% bootstrap intervals: C {c_int[0]:.3f}-{c_int[1]:.3f}, A {a_int[0]:.3g}-{a_int[1]:.3g}, "
+                     f"alpha {interval[0]:.3f}-{interval[1]:.3f}" if interval else "") + "). "
                   f"Knowledge: {t['people']} people x {t['tokens_per_person']:.1f} tokens per biography "
                   f"(measured), {t['knowledge_bits']:,.0f} bits in all; each fact's exposure frequency "
                   f"{t['exposure_frequency_per_knowledge_token']:.3g} per knowledge token; "
@@ -262,6 +274,19 @@ def write_experiment_report(out: Path, result: dict) -> None:
                       f"{max(t['knowledge_share_of_capacity'].values()):.1%} of a model's capacity. The theory assumes "
                       "models trained to their capacity, with knowledge competing for it; these runs are far from that, "
                       "so its critical ratios here are a lower bound, not a prediction to test.", ""]
+    if result["critical_ratios"]:
+        lines += ["## Critical ratios: predicted and measured", "",
+                  "Measured: where the final accuracy of the main runs first reaches 10%, interpolated in r "
+                  "(a bound where it is reached at the lowest ratio or never).", "",
+                  "| model | measured critical r | predicted | predicted / measured |", "|---|---|---|---|"]
+        for c in result["critical_ratios"]:
+            bound = {"below": "<= ", "above": "> "}.get(c["bound"], "")
+            predicted = c.get("predicted_critical_ratio")
+            ratio = c.get("predicted_over_measured")
+            lines.append(f"| {c['model']} | {bound}{c['measured_critical_ratio']:.3g} | "
+                         + (f"{predicted:.3g} | {ratio:.3g}{' (bound)' if bound else ''} |" if predicted is not None
+                            else "- | - |"))
+        lines.append("")
     lines += ["## Capacity or exposure counts?", "", result["verdict_text"], ""]
     if result["horizons"]:
         lines += ["Training longer at the lowest ratios:", ""]

@@ -111,6 +111,7 @@ def phase_diagram_with_runs(df: pd.DataFrame, law: PowerLawCurve, knowledge: Kno
     ax.set_xlim(min(x_lo, summary[size].min() / 1.2), max(x_hi, summary[size].max() * 1.2))
     y_lo, y_hi = ax.get_ylim()
     ax.set_ylim(min(y_lo, summary["mixing_ratio"].min() - 0.02), max(y_hi, summary["mixing_ratio"].max() + 0.02))
+    log_axis(ax, "x")  # the widened range needs its tick labels recomputed, or minor labels collide
     ax.set_xlabel(f"model size ({params_kind.replace('nonembedding', 'non-embedding')} parameters)")
     ax.legend(loc="upper right", fontsize=7)
     return fig

@@ -178,3 +178,35 @@ def horizon_gains(df: pd.DataFrame) -> pd.DataFrame:
                         "token_ratio": h["tokens"] / m["tokens"]})
     return pd.DataFrame.from_records(records, columns=["model", "mixing_ratio", "tokens", "accuracy", "horizon_tokens",
                                                        "horizon_accuracy", "token_ratio"])
+
+
+def measured_critical_ratios(df: pd.DataFrame, accuracy: float = 0.1) -> pd.DataFrame:
+    """Per model, the mixing ratio at which the final accuracy of the main runs (mean over seeds, one
+    budget: the most common) first reaches ``accuracy``, interpolated linearly in r between the swept
+    ratios. ``bound`` says when it is only a bound: "below" (reached at the lowest ratio swept) or
+    "above" (never reached). Exposures grow with r at a fixed budget, so this is where learning
+    appears in the sweep, whatever the cause; the verdict says which cause it is."""
+    if not 0.0 < accuracy < 1.0:
+        raise ValueError(f"accuracy must be in (0, 1), got {accuracy!r}")
+    final = baseline(final_rows(df), roles=("main",))
+    records = []
+    for model, rows in final.groupby("model", sort=False):
+        rows = rows[rows["tokens"] == rows["tokens"].mode().iloc[0]]
+        curve = rows.groupby("mixing_ratio")["accuracy"].mean().sort_index()
+        if len(curve) < 2:
+            continue
+        r, a = curve.index.to_numpy(float), curve.to_numpy(float)
+        above = np.flatnonzero(a >= accuracy)
+        if above.size == 0:
+            value, bound = float(r[-1]), "above"
+        elif above[0] == 0:
+            value, bound = float(r[0]), "below"
+        else:
+            i = above[0]
+            value = float(r[i - 1] + (accuracy - a[i - 1]) / (a[i] - a[i - 1]) * (r[i] - r[i - 1]))
+            bound = ""
+        records.append({"model": model, "params_nonembedding": int(rows["params_nonembedding"].iloc[0]),
+                        "tokens": int(rows["tokens"].iloc[0]), "measured_critical_ratio": value, "bound": bound,
+                        "ratios_swept": len(curve)})
+    return pd.DataFrame.from_records(records, columns=["model", "params_nonembedding", "tokens",
+                                                       "measured_critical_ratio", "bound", "ratios_swept"])

@@ -81,7 +81,10 @@ def test_the_smoke_reproduction_trains_fits_draws_and_reports(tmp_path):
     torch.set_num_threads(1)
     assert paper_repro.main(["--preset", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["runs"] == 6
+    assert report["run_count"] == 6 and len(report["runs"]) == 6
+    for run in report["runs"]:
+        assert {"params_total", "params_nonembedding", "mixing_ratio", "people", "tokens", "exposures_per_person",
+                "accuracy", "web_loss"} <= set(run)
     drawn = ["accuracy_vs_ratio", "accuracy_vs_size", "accuracy_vs_tokens", "web_loss_scaling", "steps_to_target"]
     if report["theory"] is not None:
         assert set(report["theory"]["predicted_critical_mixing_ratio"]) == {"tiny-50k", "tiny-100k", "small-200k"}
@@ -98,3 +101,19 @@ def test_the_smoke_reproduction_trains_fits_draws_and_reports(tmp_path):
     before = (tmp_path / "results.jsonl").read_bytes()
     assert paper_repro.main(["--preset", "smoke", "--out", str(tmp_path), "--no-progress"]) == 0
     assert (tmp_path / "results.jsonl").read_bytes() == before
+
+
+def test_the_measured_critical_ratio_interpolates_where_accuracy_first_reaches_the_level():
+    from figures.report import measured_critical_ratios
+
+    df = pd.DataFrame([final_row(f"r{r}", r=r, accuracy=a) for r, a in ((0.1, 0.0), (0.2, 0.05), (0.4, 0.25), (0.6, 0.5))]
+                      + [final_row("big", model="big", params=10**6, r=0.1, accuracy=0.3),
+                         final_row("big2", model="big", params=10**6, r=0.3, accuracy=0.9),
+                         final_row("s1", model="small", params=10**4, r=0.2, accuracy=0.0),
+                         final_row("s2", model="small", params=10**4, r=0.5, accuracy=0.02)])
+    table = measured_critical_ratios(df, accuracy=0.1).set_index("model")
+    # Between r = 0.2 (5%) and 0.4 (25%): 0.2 + (0.10 - 0.05) / 0.20 * 0.2 = 0.25.
+    assert table.loc["tiny-50k", "measured_critical_ratio"] == pytest.approx(0.25)
+    assert table.loc["tiny-50k", "bound"] == ""
+    assert tuple(table.loc["big", ["measured_critical_ratio", "bound"]]) == (0.1, "below")
+    assert tuple(table.loc["small", ["measured_critical_ratio", "bound"]]) == (0.5, "above")
