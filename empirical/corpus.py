@@ -14,8 +14,8 @@ kinds of corpus give the same interface, ``documents(split)`` over ``split in ("
   ``sample-10BT`` ...) or a Pile mirror. The first ``max_documents`` records of the stream, split by
   a threshold on the sha256 of each record's id.
 
-``tokenize_corpus`` turns one split into the 1-D token array the mixing stream reads (documents
-each followed by end-of-text), cached on disk under ``$PHASEMIX_CACHE`` (default ``~/.cache/phasemix``).
+``tokenize_corpus`` turns one split into the 1-D token array the mixing stream reads (documents in a
+fixed shuffled order, each followed by end-of-text), cached on disk under ``$PHASEMIX_CACHE`` (default ``~/.cache/phasemix``).
 """
 from __future__ import annotations
 
@@ -352,21 +352,38 @@ def encode_documents(texts: Iterable[str], tokenizer: Any, *, eot_id: int | None
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=dtype)
 
 
+# The mixing stream reads web text in order. Corpora are stored source by source (the embedded one: all
+# State of the Union addresses, then Moby-Dick, Austen, the Bible, Python's docs), so read in stored order
+# a run would train on one source at a time: the training distribution would drift and the held-out web
+# loss (all sources) would swing by a nat as runs move between sources. Documents are therefore ordered
+# by the sha256 of their ids: a fixed shuffle, the same on every machine and independent of run seeds.
+DOCUMENT_ORDER = "sha256-of-id"
+
+
+def shuffled_texts(documents: Iterable["Document"]) -> list[str]:
+    """Texts of the documents ordered by the sha256 of their ids (``DOCUMENT_ORDER``)."""
+    keyed = [(hashlib.sha256(str(d.id).encode()).digest(), d.text) for d in documents]
+    keyed.sort(key=lambda pair: pair[0])
+    return [text for _, text in keyed]
+
+
 def tokenize_corpus(corpus: Corpus | str, split: str, tokenizer: Any, *, eot_id: int | None = None,
                     cache_dir: str | Path | None = None, use_cache: bool = True) -> np.ndarray:
     """The split as one 1-D token array, each document followed by end-of-text (what the mixing
-    stream reads). ``tokenizer``: a ``tokenizers.Tokenizer`` (or anything with ``.tokenizer``, e.g.
-    ``LoadedTokenizer``). Cached as ``tokens/<key>.npy`` with a JSON report beside it, the key a hash of
-    (corpus identity, split, tokenizer JSON, eot id)."""
+    stream reads), documents in the fixed shuffled order of ``DOCUMENT_ORDER``. ``tokenizer``: a
+    ``tokenizers.Tokenizer`` (or anything with ``.tokenizer``, e.g. ``LoadedTokenizer``). Cached as
+    ``tokens/<key>.npy`` with a JSON report beside it, the key a hash of (corpus identity, split,
+    tokenizer JSON, eot id, document order)."""
     corpus = load_corpus(corpus) if isinstance(corpus, str) else corpus
     _check_split(split)
     tokenizer = getattr(tokenizer, "tokenizer", tokenizer)
     eot = _eot_id(tokenizer) if eot_id is None else int(eot_id)
-    key = hashlib.sha256(json.dumps([corpus.identity, split, tokenizer_identity(tokenizer), eot]).encode())
+    key = hashlib.sha256(json.dumps([corpus.identity, split, tokenizer_identity(tokenizer), eot,
+                                     DOCUMENT_ORDER]).encode())
     path = Path(cache_dir or cache_root()) / "tokens" / f"{key.hexdigest()[:32]}.npy"
     if use_cache and path.is_file():
         return np.load(path)
-    tokens = encode_documents(corpus.texts(split), tokenizer, eot_id=eot)
+    tokens = encode_documents(shuffled_texts(corpus.documents(split)), tokenizer, eot_id=eot)
     if tokens.size == 0:
         raise ValueError(f"corpus {corpus.name!r} has no documents in its {split!r} split")
     if use_cache:

@@ -244,3 +244,21 @@ def test_corpus_cli_bad_value_exits_2_with_one_line(capsys):
     assert main(["corpus", "--tokenize", "--split", "test"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'test'" in err
+
+
+def test_tokenized_corpora_interleave_their_sources_in_a_fixed_shuffled_order(tmp_path, pythia):
+    # Two "sources" stored one after the other, as the embedded corpus stores its five.
+    folder = tmp_path / "corpus" / "train"
+    folder.mkdir(parents=True)
+    (tmp_path / "corpus" / "validation").mkdir()
+    (tmp_path / "corpus" / "validation" / "v.txt").write_text("held out", encoding="utf-8")
+    for k in range(20):
+        (folder / f"a_{k:02d}.txt").write_text(f"alpha {k}", encoding="utf-8")
+        (folder / f"b_{k:02d}.txt").write_text(f"beta {k}", encoding="utf-8")
+    corpus = FolderCorpus(tmp_path / "corpus")
+    tokens = tokenize_corpus(corpus, "train", pythia, cache_dir=tmp_path / "cache")
+    expected = sorted(corpus.documents("train"), key=lambda d: hashlib.sha256(str(d.id).encode()).digest())
+    assert np.array_equal(tokens, encode_documents([d.text for d in expected], pythia))
+    text = pythia.decode(tokens.tolist())
+    first_half = text[: len(text) // 2]
+    assert "alpha" in first_half and "beta" in first_half  # not one source after the other
