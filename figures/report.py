@@ -107,7 +107,9 @@ class ExposureVerdict:
 def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None = None, tolerance: float = 0.05,
                      min_accuracy: float = 0.05) -> ExposureVerdict:
     """Compare each exposure-matched control with its main run. Pairs where the main run is near zero
-    (below ``min_accuracy``) say nothing and are left out of the verdict.
+    (below ``min_accuracy``) say nothing and are left out of the verdict, which is judged on the mean
+    gap (main minus control accuracy) over the pairs: within ``CAPACITY_GAP`` is an exposure effect;
+    above it, with every pair's gap positive, the ratio matters beyond exposures.
 
     A control that learns clearly less at equal exposures shows that the ratio matters beyond
     exposure counts. That is the paper's capacity effect only if the theory puts the model's critical
@@ -125,38 +127,40 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
         return ExposureVerdict(pairs, "no pairs", "Every exposure-matched pair has its main run below "
                                                   f"{min_accuracy:.0%} accuracy: nothing learned, nothing to compare.")
     lower = informative["gap"] > CAPACITY_GAP
+    mean_gap = float(informative["gap"].mean())
+    spread = f"mean gap {mean_gap:+.1%} over {len(informative)} pairs, from {informative['gap'].min():+.1%} to " \
+             f"{informative['gap'].max():+.1%}"
     lines = [f"r = {p['matched_mixing_ratio']:g} ({p['matched_exposures_per_person']:.0f} exposures/person, "
              f"seed {p['matched_seed']}): {p['matched_accuracy']:.1%}; control r = {p['mixing_ratio']:g} with "
              f"{p['token_ratio']:.2g}x tokens ({p['exposures_per_person']:.0f} exposures, seed {p['seed']}): "
              f"{p['accuracy']:.1%}" for _, p in informative.sort_values(["matched_mixing_ratio", "seed"]).iterrows()]
-    if not lower.any():
+    # Judged on the mean gap, because one pair's gap is as noisy as the seed-to-seed spread of a run.
+    if mean_gap <= CAPACITY_GAP:
         verdict = "exposure"
-        head = (f"Exposure effect: each control matched its main run within {CAPACITY_GAP:.0%}; at this scale "
-                f"accuracy follows exposures per person, and the S-curve in r comes from exposure counts "
-                f"(PILOT.md), not from competition for capacity.")
-    else:
-        share = f"{int(lower.sum())} of {len(informative)}"
+        head = (f"Exposure effect: at equal exposures the controls match their main runs within {CAPACITY_GAP:.0%} "
+                f"on average ({spread}); at this scale accuracy follows exposures per person, and the S-curve in r "
+                f"comes from exposure counts (PILOT.md), not from competition for capacity.")
+    elif (informative["gap"] > 0).all():
         below = []
         if critical_ratios:
-            for model, rows in informative[lower].groupby("model"):
+            for model, rows in informative.groupby("model"):
                 r_c = critical_ratios.get(model)
                 if r_c is not None and r_c < 0.5 * float(rows["mixing_ratio"].min()):
                     below.append(f"{model}: {r_c:.3g}")
         if below:
             verdict = "ratio"
-            head = (f"The ratio matters beyond exposures ({share} pairs: the lower-ratio control learned at least "
-                    f"{CAPACITY_GAP:.0%} less at equal exposures), but not through the capacity threshold: the theory "
-                    f"puts the critical ratio far below every ratio compared ({'; '.join(below)}). A likelier cause "
-                    f"at this scale is forgetting between sparser exposures.")
-        elif lower.all():
-            verdict = "capacity"
-            head = (f"Capacity effect: at equal exposures every lower-ratio control learned at least "
-                    f"{CAPACITY_GAP:.0%} less than its main run, as the theory predicts and exposure counts cannot "
-                    f"explain.")
+            head = (f"The ratio matters beyond exposures: the lower-ratio controls learned less at equal exposures "
+                    f"({spread}), but not through the capacity threshold: the theory puts the critical ratio far "
+                    f"below every ratio compared ({'; '.join(below)}). A likelier cause at this scale is "
+                    f"forgetting between sparser exposures.")
         else:
-            verdict = "mixed"
-            head = (f"Mixed: {share} pairs show a gap above {CAPACITY_GAP:.0%} at equal exposures, the others "
-                    f"follow exposures.")
+            verdict = "capacity"
+            head = (f"Capacity effect: at equal exposures every lower-ratio control learned less than its main run "
+                    f"({spread}), as the theory predicts and exposure counts cannot explain.")
+    else:
+        verdict = "mixed"
+        head = (f"Mixed: the controls learned less on average at equal exposures ({spread}), but not in every pair; "
+                f"{int(lower.sum())} of {len(informative)} pairs show a gap above {CAPACITY_GAP:.0%}.")
     return ExposureVerdict(pairs, verdict, head + "\n" + "\n".join(f"- {line}" for line in lines))
 
 

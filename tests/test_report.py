@@ -117,3 +117,17 @@ def test_the_measured_critical_ratio_interpolates_where_accuracy_first_reaches_t
     assert table.loc["tiny-50k", "bound"] == ""
     assert tuple(table.loc["big", ["measured_critical_ratio", "bound"]]) == (0.1, "below")
     assert tuple(table.loc["small", ["measured_critical_ratio", "bound"]]) == (0.5, "above")
+
+
+def test_the_verdict_weighs_the_mean_gap_not_one_noisy_pair():
+    rows = [final_row("a0", r=0.6, exposures=115, accuracy=0.525, seed=0),
+            final_row("c0", r=0.3, tokens=2000, exposures=115, accuracy=0.312, role="exposure_matched", seed=0),
+            final_row("a1", r=0.6, exposures=114, accuracy=0.438, seed=1),
+            final_row("c1", r=0.3, tokens=2000, exposures=114, accuracy=0.444, role="exposure_matched", seed=1),
+            final_row("a2", r=0.4, exposures=76, accuracy=0.056),
+            final_row("c2", r=0.2, tokens=2000, exposures=76, accuracy=0.025, role="exposure_matched")]
+    verdict = exposure_verdict(pd.DataFrame(rows))
+    # One pair differs by 21 points; the mean gap is (0.213 - 0.006 + 0.031) / 3 = 7.9 points.
+    assert verdict.verdict == "exposure" and "mean gap +7.9% over 3 pairs" in verdict.text
+    # Without the third pair the mean is 10.35 points, but one pair is negative: mixed, not capacity.
+    assert exposure_verdict(pd.DataFrame(rows[:4])).verdict == "mixed"
