@@ -6,7 +6,7 @@
     python paper_repro.py --only accuracy_vs_ratio --results results/quick/results.jsonl
 
 Presets:
-  quick   (default) CPU, about 6 minutes on 2 cores (15 at most): an r-sweep of a tiny model with exposure-matched
+  quick   (default) CPU, about 7 minutes on 2 cores (15 at most): an r-sweep of a tiny model with exposure-matched
           controls and a horizon run, two larger models for the web-loss law; the theory fitted on the
           same runs; the verdict on capacity against exposure counts.
   full    CPU, hours: the capacity regime (larger populations, longer budgets, seeds) and every sweep:
