@@ -149,8 +149,17 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     df = df[df["run_id"].isin(ids)].reset_index(drop=True)
     if df.empty:
         raise ValueError(f"{results} holds no runs of the {preset!r} preset")
+    # Only finished runs: an interrupted run's last row is not its result.
+    steps = {run.run_id: run.config.steps for sweep in sweeps for run in sweep.runs}
+    last = df.groupby("run_id")["step"].max()
+    unfinished = sorted(rid for rid, step in last.items() if step < steps[rid])
+    df = df[~df["run_id"].isin(unfinished)].reset_index(drop=True)
+    if df.empty:
+        raise ValueError(f"{results} holds no finished runs of the {preset!r} preset yet ({len(unfinished)} in progress)")
 
     notes: dict[str, str] = {}
+    if unfinished:
+        notes["unfinished"] = f"{len(unfinished)} runs started but not finished are left out: {', '.join(unfinished)}"
     theory = None
     try:
         theory = theory_on_runs(df, law_mixing_ratio=LAW_MIXING_RATIO[preset], bits_per_parameter=bits_per_parameter)

@@ -100,7 +100,8 @@ def theory_on_runs(df: pd.DataFrame, *, law_mixing_ratio: float | None = None, b
 @dataclass(frozen=True)
 class ExposureVerdict:
     pairs: pd.DataFrame  # match_exposures' table plus "gap" = main accuracy - control accuracy
-    verdict: str  # "capacity", "ratio" (beyond exposures, not capacity), "exposure", "mixed" or "no pairs"
+    verdict: str  # "capacity", "ratio" (beyond exposures, not capacity), "exposure", "mixed", "no pairs",
+    # or, when no pair reaches the accuracy floor, "ratio (bits)", "exposure (bits)", "mixed (bits)"
     text: str
 
 
@@ -122,10 +123,14 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
         return ExposureVerdict(pairs, "no pairs", "No exposure-matched pairs in the results: the runs cannot "
                                                   "separate capacity from exposure counts.")
     pairs["gap"] = pairs["matched_accuracy"].astype(float) - pairs["accuracy"].astype(float)
+    if "bits_stored" in df.columns:
+        bits = final_rows(df).set_index("run_id")["bits_stored"].astype(float)
+        pairs["bits_stored"] = pairs["run_id"].map(bits)
+        pairs["matched_bits_stored"] = pairs["matched_run_id"].map(bits)
+        pairs["bits_ratio"] = pairs["bits_stored"] / pairs["matched_bits_stored"]
     informative = pairs[pairs["matched_accuracy"].astype(float) >= min_accuracy]
     if informative.empty:
-        return ExposureVerdict(pairs, "no pairs", "Every exposure-matched pair has its main run below "
-                                                  f"{min_accuracy:.0%} accuracy: nothing learned, nothing to compare.")
+        return _bits_verdict(pairs, min_accuracy)
     lower = informative["gap"] > CAPACITY_GAP
     mean_gap = float(informative["gap"].mean())
     spread = f"mean gap {mean_gap:+.1%} over {len(informative)} pairs, from {informative['gap'].min():+.1%} to " \
@@ -161,6 +166,38 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
         verdict = "mixed"
         head = (f"Mixed: the controls learned less on average at equal exposures ({spread}), but not in every pair; "
                 f"{int(lower.sum())} of {len(informative)} pairs show a gap above {CAPACITY_GAP:.0%}.")
+    return ExposureVerdict(pairs, verdict, head + "\n" + "\n".join(f"- {line}" for line in lines))
+
+
+def _bits_verdict(pairs: pd.DataFrame, min_accuracy: float) -> ExposureVerdict:
+    """Below ``min_accuracy`` everywhere, exact-match recall cannot compare the pairs; the bits stored
+    (Allen-Zhu & Li's estimate, from the cross-entropy of the values) still can."""
+    known = pairs[pairs.get("bits_ratio", pd.Series(dtype=float)).notna()] if "bits_ratio" in pairs else pairs.iloc[:0]
+    known = known[known["matched_bits_stored"] > 0] if len(known) else known
+    if known.empty:
+        return ExposureVerdict(pairs, "no pairs", "Every exposure-matched pair has its main run below "
+                                                  f"{min_accuracy:.0%} accuracy: nothing learned, nothing to compare.")
+    lines = [f"r = {p['matched_mixing_ratio']:g} ({p['matched_exposures_per_person']:.0f} exposures/person): "
+             f"{p['matched_bits_stored']:,.0f} bits stored, accuracy {p['matched_accuracy']:.1%}; control r = "
+             f"{p['mixing_ratio']:g} with {p['token_ratio']:.2g}x tokens: {p['bits_stored']:,.0f} bits "
+             f"({p['bits_ratio']:.2f} of the main run's), accuracy {p['accuracy']:.1%}"
+             for _, p in known.sort_values(["matched_mixing_ratio", "seed"]).iterrows()]
+    worst = float(known["bits_ratio"].max())
+    if worst < 2.0 / 3.0:
+        verdict = "ratio (bits)"
+        head = (f"Accuracy is below {min_accuracy:.0%} in every pair, so the pairs are compared by the bits of knowledge "
+                f"stored. At equal exposures every lower-ratio control stored at most {worst:.2f} of its main run's "
+                f"bits: the ratio matters beyond exposure counts, the direction of the paper's capacity effect, "
+                f"though on a measure below the exact-match threshold.")
+    elif float(known["bits_ratio"].min()) > 0.8:
+        verdict = "exposure (bits)"
+        head = (f"Accuracy is below {min_accuracy:.0%} in every pair; by the bits stored, each control kept at least "
+                f"{float(known['bits_ratio'].min()):.2f} of its main run's bits at equal exposures: exposure counts "
+                f"explain the difference.")
+    else:
+        verdict = "mixed (bits)"
+        head = (f"Accuracy is below {min_accuracy:.0%} in every pair; by the bits stored the controls kept "
+                f"{float(known['bits_ratio'].min()):.2f}-{worst:.2f} of their main runs' bits at equal exposures.")
     return ExposureVerdict(pairs, verdict, head + "\n" + "\n".join(f"- {line}" for line in lines))
 
 

@@ -131,3 +131,13 @@ def test_the_verdict_weighs_the_mean_gap_not_one_noisy_pair():
     assert verdict.verdict == "exposure" and "mean gap +7.9% over 3 pairs" in verdict.text
     # Without the third pair the mean is 10.35 points, but one pair is negative: mixed, not capacity.
     assert exposure_verdict(pd.DataFrame(rows[:4])).verdict == "mixed"
+
+
+def test_pairs_below_the_accuracy_floor_are_compared_by_stored_bits():
+    rows = [final_row("a", r=0.6, exposures=116, accuracy=0.0225), final_row("c", r=0.3, tokens=2000, exposures=116,
+                                                                           accuracy=0.0075, role="exposure_matched")]
+    rows[0]["bits_stored"], rows[1]["bits_stored"] = 1546.0, 331.0
+    verdict = exposure_verdict(pd.DataFrame(rows))
+    assert verdict.verdict == "ratio (bits)" and "(0.21 of the main run's)" in verdict.text
+    rows[1]["bits_stored"] = 1500.0
+    assert exposure_verdict(pd.DataFrame(rows)).verdict == "exposure (bits)"
