@@ -144,13 +144,12 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
             print(f"{sweep.name}: {report.summary()}", flush=True)
     if not results.exists():
         raise ValueError(f"results table {results} does not exist: run without --no-train first")
-    ids = {run.run_id for sweep in sweeps for run in sweep.runs}
+    steps = {run.run_id: run.config.steps for sweep in sweeps for run in sweep.runs}  # the preset's runs
     df = load_results(results)
-    df = df[df["run_id"].isin(ids)].reset_index(drop=True)
+    df = df[df["run_id"].isin(steps)].reset_index(drop=True)
     if df.empty:
         raise ValueError(f"{results} holds no runs of the {preset!r} preset")
     # Only finished runs: an interrupted run's last row is not its result.
-    steps = {run.run_id: run.config.steps for sweep in sweeps for run in sweep.runs}
     last = df.groupby("run_id")["step"].max()
     unfinished = sorted(rid for rid, step in last.items() if step < steps[rid])
     df = df[~df["run_id"].isin(unfinished)].reset_index(drop=True)

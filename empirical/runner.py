@@ -29,7 +29,7 @@ import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -96,10 +96,10 @@ class Task:
     work_dir: str
     threads: int
     device: str | None = None
-    run_ids: list[str] = field(default_factory=list)
 
-    def __post_init__(self):
-        self.run_ids = [TrainConfig.from_dict(c).run_id for c in self.configs]
+    @property
+    def run_ids(self) -> list[str]:
+        return [TrainConfig.from_dict(c).run_id for c in self.configs]
 
 
 def pack(runs: Sequence, resume_steps: Sequence[int], max_group: int) -> list[list[int]]:
@@ -203,8 +203,9 @@ def execute(task: Task) -> dict:
                         except Exception as solo_error:  # noqa: BLE001
                             failures.append(_record_failure(task, [k], solo_error))
     failed = {rid for f in failures for rid in f["run_ids"]}
-    trained = [task.run_ids[k] for k in todo if task.run_ids[k] not in failed]
-    return {"run_ids": task.run_ids, "failed": sorted(failed), "trained": trained,
+    ids = task.run_ids
+    trained = [ids[k] for k in todo if ids[k] not in failed]
+    return {"run_ids": ids, "failed": sorted(failed), "trained": trained,
             "errors": [f["error"] for f in failures], "seconds": time.perf_counter() - started}
 
 

@@ -172,8 +172,8 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
 def _bits_verdict(pairs: pd.DataFrame, min_accuracy: float) -> ExposureVerdict:
     """Below ``min_accuracy`` everywhere, exact-match recall cannot compare the pairs; the bits stored
     (Allen-Zhu & Li's estimate, from the cross-entropy of the values) still can."""
-    known = pairs[pairs.get("bits_ratio", pd.Series(dtype=float)).notna()] if "bits_ratio" in pairs else pairs.iloc[:0]
-    known = known[known["matched_bits_stored"] > 0] if len(known) else known
+    known = (pairs[pairs["bits_ratio"].notna() & (pairs["matched_bits_stored"] > 0)] if "bits_ratio" in pairs
+             else pairs.iloc[:0])
     if known.empty:
         return ExposureVerdict(pairs, "no pairs", "Every exposure-matched pair has its main run below "
                                                   f"{min_accuracy:.0%} accuracy: nothing learned, nothing to compare.")
