@@ -1,7 +1,7 @@
 """Reproduce the paper's figures: measurement on real models, with the theory on the same axes.
 
     python paper_repro.py                          # the quick preset: CPU, offline, minutes
-    python paper_repro.py --preset full --workers 2
+    python paper_repro.py --preset full --workers 2 --work-dir results/full/runs
     python paper_repro.py --preset gpu --device cuda
     python paper_repro.py --only accuracy_vs_ratio --results results/quick/results.jsonl
 
@@ -9,8 +9,9 @@ Presets:
   quick   (default) CPU, about 7 minutes on 2 cores (15 at most): an r-sweep of a tiny model with exposure-matched
           controls and a horizon run, two larger models for the web-loss law; the theory fitted on the
           same runs; the verdict on capacity against exposure counts.
-  full    CPU, hours: the capacity regime (larger populations, longer budgets, seeds) and every sweep:
-          sizes, horizons, power-law SynBio, subsampling and CKM.
+  full    CPU, about 1.5 hours on 2 cores with --workers 2: the capacity regime (128 people, three seeds,
+          exposure-matched controls, 4x horizons), three sizes, power-law SynBio, subsampling and CKM, and the
+          held-out critical-ratio prediction.
   gpu     The Pythia sizes with the Pythia tokenizer, SynBio and budgets scaled to one GPU.
   theory  The theory alone for the paper's own settings (Pythia, SynBio-320k, FineWeb-Edu law). Seconds.
   smoke   Every step on tiny budgets (a minute): to check an installation; its numbers mean nothing.
@@ -127,19 +128,20 @@ FIGURES = ("accuracy_vs_ratio", "accuracy_vs_size", "accuracy_vs_tokens", "steps
            "phase_diagram", "stored_bits", "subsampling_ckm", "threshold_frequency")
 
 
-def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, only: str | None,
+def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, only: str | None, work_dir: Path,
                       bits_per_parameter: float, device: str | None, progress: bool, train: bool = True) -> dict:
     from empirical.results import load_results
     from empirical.runner import run_sweep
     from empirical.sweeps import REPRODUCTIONS
     from figures import empirical as fe
-    from figures.report import exposure_verdict, horizon_gains, measured_critical_ratios, theory_on_runs
+    from figures.report import (exposure_verdict, held_out_critical_ratio, horizon_gains, measured_critical_ratios,
+                                theory_on_runs)
 
     sweeps = REPRODUCTIONS[preset]()
     reports = {}
     if train:
         for sweep in sweeps:
-            report = run_sweep(sweep, results, out / "runs", workers=workers, device=device, progress=progress)
+            report = run_sweep(sweep, results, work_dir, workers=workers, device=device, progress=progress)
             reports[sweep.name] = report.summary()
             print(f"{sweep.name}: {report.summary()}", flush=True)
     if not results.exists():
@@ -206,6 +208,16 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     if critical_ratios:
         measured["predicted_critical_ratio"] = measured["model"].map(critical_ratios)
         measured["predicted_over_measured"] = measured["predicted_critical_ratio"] / measured["measured_critical_ratio"]
+    held_out = None
+    try:
+        prediction = held_out_critical_ratio(df, law_mixing_ratio=LAW_MIXING_RATIO[preset])
+        held_out = {"model": prediction.held_out, "params_nonembedding": prediction.params_nonembedding,
+                    "law_models": list(prediction.law_models), "calibration_models": list(prediction.calibration_models),
+                    "bits_per_parameter": prediction.bits_per_parameter, "predicted_critical_ratio": prediction.predicted,
+                    "measured_critical_ratio": prediction.measured, "predicted_over_measured": prediction.ratio,
+                    "calibration": prediction.calibration.to_dict(orient="records")}
+    except (ValueError, RuntimeError) as exc:
+        notes["held_out"] = f"no held-out prediction: {exc}"
     run_columns = ["run_id", "model", "params_total", "params_nonembedding", "knowledge", "people", "mixing_ratio", "rho",
                    "tau", "seed", "role", "tokens", "exposures_per_person", "accuracy", "web_loss", "knowledge_loss",
                    "bits_stored"]
@@ -237,6 +249,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
             "paper_alpha": PAPER_FINEWEB_EDU_LAW.exponent,
         },
         "critical_ratios": measured.to_dict(orient="records"),
+        "held_out_prediction": held_out,
         "verdict": verdict.verdict,
         "verdict_text": verdict.text,
         "exposure_pairs": verdict.pairs.to_dict(orient="records"),
@@ -295,6 +308,17 @@ def write_experiment_report(out: Path, result: dict) -> None:
                          + (f"{predicted:.3g} | {ratio:.3g}{' (bound)' if bound else ''} |" if predicted is not None
                             else "- | - |"))
         lines.append("")
+    h = result.get("held_out_prediction")
+    if h:
+        calibration = ", ".join(f"{c['model']} {c['measured']:.3g} (fitted {c['predicted']:.3g})"
+                                for c in h["calibration"])
+        lines += ["## A held-out size's critical ratio, predicted", "",
+                  f"The web-loss law fitted without {h['model']} (on {', '.join(h['law_models'])}), and the effective "
+                  f"bits per parameter fitted to the measured critical ratios of {calibration}: "
+                  f"{h['bits_per_parameter']:.3g} bits per parameter. For {h['model']} "
+                  f"({h['params_nonembedding']:,} non-embedding parameters) this predicts a critical ratio of "
+                  f"{h['predicted_critical_ratio']:.3g}; measured: {h['measured_critical_ratio']:.3g}; "
+                  f"predicted / measured = {h['predicted_over_measured']:.3g} (target: within a factor of 1.5).", ""]
     lines += ["## Capacity or exposure counts?", "", result["verdict_text"], ""]
     if result["horizons"]:
         lines += ["Training longer at the lowest ratios:", ""]
@@ -334,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--preset", choices=PRESETS, default="quick")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<preset>/)")
     parser.add_argument("--results", type=Path, default=None, help="results table (default OUT/results.jsonl)")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="checkpoint folders (default OUT/runs; keep them out of a committed OUT)")
     parser.add_argument("--only", choices=FIGURES, help="draw only this figure")
     parser.add_argument("--no-train", action="store_true", help="draw from the results table as it is, train nothing")
     parser.add_argument("--workers", type=int, default=1, help="groups of runs trained at once")
@@ -351,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
             write_report(out, result)
         else:
             result = experiment_preset(args.preset, out, args.results or out / "results.jsonl", workers=args.workers,
+                                       work_dir=args.work_dir or out / "runs",
                                        only=args.only, bits_per_parameter=args.bits_per_param, device=args.device,
                                        progress=not args.no_progress, train=not args.no_train)
     except ValueError as exc:

@@ -251,3 +251,73 @@ def measured_critical_ratios(df: pd.DataFrame, accuracy: float = 0.1) -> pd.Data
                         "ratios_swept": len(curve)})
     return pd.DataFrame.from_records(records, columns=["model", "params_nonembedding", "tokens",
                                                        "measured_critical_ratio", "bound", "ratios_swept"])
+
+
+@dataclass(frozen=True)
+class HeldOutPrediction:
+    """The headline test (issue 6, item 5): the theory calibrated on some model sizes predicts the
+    critical mixing ratio of a size it never saw. The web-loss law is fitted without the held-out size;
+    the effective bits per parameter is the one value that best matches (least squares in log r) the
+    measured critical ratios of the calibration sizes; the held-out size's critical ratio is predicted
+    with both and compared with its measurement."""
+    held_out: str
+    params_nonembedding: int
+    law_models: tuple[str, ...]
+    calibration_models: tuple[str, ...]
+    bits_per_parameter: float
+    predicted: float
+    measured: float
+    calibration: pd.DataFrame  # model, measured, predicted (after calibration)
+
+    @property
+    def ratio(self) -> float:
+        """predicted / measured."""
+        return self.predicted / self.measured
+
+
+def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, law_mixing_ratio: float | None = None,
+                            accuracy: float = 0.1, n_bootstrap: int = 0) -> HeldOutPrediction:
+    """Predict the critical ratio of ``held_out`` (default: the largest model whose critical ratio is
+    measured, not a bound) from the other sizes' runs alone; see ``HeldOutPrediction``."""
+    from scipy.optimize import minimize_scalar
+
+    measured = measured_critical_ratios(df, accuracy)
+    exact = measured[measured["bound"] == ""]
+    if held_out is None:
+        if exact.empty:
+            raise ValueError(f"no model's critical ratio is measured (accuracy never crosses {accuracy:.0%} "
+                             f"between two swept ratios): {measured[['model', 'bound']].to_dict(orient='records')}")
+        held_out = str(exact.sort_values("params_nonembedding")["model"].iloc[-1])
+    if held_out not in set(exact["model"]):
+        raise ValueError(f"held-out model {held_out!r} has no measured critical ratio; measured: "
+                         f"{sorted(exact['model'])}")
+    calibration = exact[exact["model"] != held_out]
+    if calibration.empty:
+        raise ValueError(f"calibrating bits per parameter needs a measured critical ratio at another model than "
+                         f"{held_out!r}; measured: {sorted(exact['model'])}")
+    others = df[df["model"] != held_out]
+    theory = theory_on_runs(others, law_mixing_ratio=law_mixing_ratio, n_bootstrap=n_bootstrap)
+    law_rows = baseline(final_rows(others), roles=("main",))
+    if law_mixing_ratio is not None:
+        law_rows = law_rows[np.isclose(law_rows["mixing_ratio"], law_mixing_ratio)]
+    params = calibration["params_nonembedding"].to_numpy(float)
+    target = np.log(calibration["measured_critical_ratio"].to_numpy(float))
+
+    def predict(bits_per_parameter: float, n) -> np.ndarray:
+        return np.asarray(critical_mixing_ratio(theory.law.capacity_curve(bits_per_parameter),
+                                                theory.exposure_frequency, capacity_bits(n, bits_per_parameter)),
+                          dtype=float)
+
+    def misfit(log_bpp: float) -> float:
+        return float(np.sum((np.log(predict(float(np.exp(log_bpp)), params)) - target) ** 2))
+
+    best = minimize_scalar(misfit, bounds=(np.log(1e-3), np.log(1e3)), method="bounded",
+                           options={"xatol": 1e-8})
+    bpp = float(np.exp(best.x))
+    row = exact[exact["model"] == held_out].iloc[0]
+    table = calibration[["model", "params_nonembedding", "measured_critical_ratio"]].rename(
+        columns={"measured_critical_ratio": "measured"}).assign(predicted=predict(bpp, params))
+    return HeldOutPrediction(held_out, int(row["params_nonembedding"]),
+                             tuple(law_rows["model"].drop_duplicates()), tuple(calibration["model"]), bpp,
+                             float(predict(bpp, row["params_nonembedding"])), float(row["measured_critical_ratio"]),
+                             table.reset_index(drop=True))

@@ -141,3 +141,32 @@ def test_pairs_below_the_accuracy_floor_are_compared_by_stored_bits():
     assert verdict.verdict == "ratio (bits)" and "(0.21 of the main run's)" in verdict.text
     rows[1]["bits_stored"] = 1500.0
     assert exposure_verdict(pd.DataFrame(rows)).verdict == "exposure (bits)"
+
+
+def test_a_held_out_size_is_predicted_from_the_law_and_bits_per_parameter_fitted_without_it():
+    from figures.report import held_out_critical_ratio
+    law = WebLossLaw(2.0, 30.0, 0.3)
+    knowledge = KnowledgeSet.from_token_statistics(40, 130.0, synbio_bits_per_person())
+    sizes = {"m0": 20_000, "m1": 50_000, "m2": 100_000, "m3": 200_000}
+    rows = []
+    for model, n in sizes.items():
+        # The law's runs (r = 0.2, their own budget) and an r-sweep crossing 10% accuracy exactly at the
+        # critical ratio of a learner with 3 bits per parameter.
+        rows.append(final_row(f"{model}-law", model=model, params=n, r=0.2, tokens=500, web_loss=float(law.loss(n))))
+        r_c = float(critical_mixing_ratio(law.capacity_curve(3.0), knowledge.groups[0].exposure_frequency, 3.0 * n))
+        rows += [final_row(f"{model}-lo", model=model, params=n, r=0.9 * r_c, accuracy=0.05),
+                 final_row(f"{model}-hi", model=model, params=n, r=1.1 * r_c, accuracy=0.15)]
+    df = pd.DataFrame(rows)
+    prediction = held_out_critical_ratio(df, law_mixing_ratio=0.2)
+    assert prediction.held_out == "m3" and prediction.params_nonembedding == 200_000
+    assert prediction.law_models == ("m0", "m1", "m2") and prediction.calibration_models == ("m0", "m1", "m2")
+    assert prediction.bits_per_parameter == pytest.approx(3.0, rel=1e-3)
+    assert prediction.ratio == pytest.approx(1.0, rel=1e-3)
+    assert prediction.calibration["predicted"].to_numpy() == pytest.approx(
+        prediction.calibration["measured"].to_numpy(), rel=1e-3)
+    # A size whose sweep never crosses the level cannot be held out.
+    flat = df[df["model"] != "m3"]
+    flat = pd.concat([flat, pd.DataFrame([final_row("m3-lo", model="m3", params=200_000, r=0.1, accuracy=0.0),
+                                          final_row("m3-hi", model="m3", params=200_000, r=0.3, accuracy=0.01)])])
+    with pytest.raises(ValueError, match="held-out model 'm3' has no measured critical ratio"):
+        held_out_critical_ratio(flat, "m3", law_mixing_ratio=0.2)

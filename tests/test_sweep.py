@@ -80,6 +80,30 @@ def test_every_ratio_sweep_keeps_its_controls_and_horizons():
         assert {"main", "exposure_matched", "horizon"} <= set(roles), sweep.name
 
 
+def test_the_full_preset_holds_what_its_targets_need():
+    from empirical.sweeps import REPRODUCTIONS
+
+    runs = {r.run_id: r for s in REPRODUCTIONS["full"]() for r in s.runs}.values()
+    synbio = [r for r in runs if r.config.data.knowledge == "synbio" and r.config.data.subsample_rho == 1.0
+              and r.config.data.ckm_tau == 0.0]
+    mains = [r for r in synbio if r.role == "main"]
+    # Transitions in r at three sizes, at the same ratios (so in size at every ratio), and a fourth size.
+    ratios_by_model = {}
+    for r in mains:
+        ratios_by_model.setdefault(r.config.model, set()).add(r.config.data.mixing_ratio)
+    swept = [m for m, ratios in ratios_by_model.items() if len(ratios) >= 5]
+    assert len(swept) == 3 and len(ratios_by_model) == 4
+    # Three seeds of tiny-50k's r-sweep; a control at half the ratio and twice the tokens for r >= 0.2.
+    seeds = {(r.config.data.mixing_ratio, r.config.seed) for r in mains if r.config.model == "tiny-50k"}
+    assert {s for _, s in seeds} == {0, 1, 2} and len(seeds) == 15
+    budget = mains[0].config.tokens
+    controls = {(r.config.data.mixing_ratio, r.config.tokens) for r in synbio if r.role == "exposure_matched"}
+    assert {(r / 2, 2 * budget) for r in (0.2, 0.3, 0.4, 0.6)} == controls
+    horizons = {(r.config.data.mixing_ratio, r.config.tokens) for r in synbio if r.role == "horizon"}
+    assert horizons == {(0.1, 4 * budget), (0.2, 4 * budget)}
+    assert all(r.config.data.people == 128 for r in synbio)
+
+
 def test_named_sweeps_build_at_both_scales():
     for name, function in SWEEPS.items():
         for scale in ("cpu", "gpu"):
