@@ -124,8 +124,8 @@ def _figure(figures: dict, notes: dict, name: str, out: Path, make) -> None:
 
 # The ratio of each preset's size sweep: the web-loss law is fitted at one ratio and one budget.
 LAW_MIXING_RATIO = {"quick": 0.3, "smoke": 0.3, "full": 0.2, "gpu": 0.2}
-FIGURES = ("accuracy_vs_ratio", "accuracy_vs_size", "accuracy_vs_tokens", "steps_to_target", "web_loss_scaling",
-           "phase_diagram", "stored_bits", "subsampling_ckm", "threshold_frequency")
+FIGURES = ("accuracy_vs_ratio", "accuracy_vs_size", "accuracy_vs_tokens", "accuracy_vs_exposures", "steps_to_target",
+           "web_loss_scaling", "phase_diagram", "stored_bits", "subsampling_ckm", "threshold_frequency")
 
 
 def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, only: str | None, work_dir: Path,
@@ -180,6 +180,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         "accuracy_vs_ratio": lambda: fe.accuracy_vs_mixing_ratio(df, critical_ratios),
         "accuracy_vs_size": lambda: fe.accuracy_vs_model_size(df, critical_sizes),
         "accuracy_vs_tokens": lambda: fe.accuracy_vs_tokens(df),
+        "accuracy_vs_exposures": lambda: fe.accuracy_vs_tokens(df, x="exposures_per_person"),
         "steps_to_target": lambda: fe.steps_to_target(df, target=0.5, model=ratio_model),
         "web_loss_scaling": lambda: fe.web_loss_scaling(df, theory.web if theory else None),
         "phase_diagram": lambda: fe.phase_diagram_with_runs(
@@ -210,12 +211,11 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         measured["predicted_over_measured"] = measured["predicted_critical_ratio"] / measured["measured_critical_ratio"]
     held_out = None
     try:
-        prediction = held_out_critical_ratio(df, law_mixing_ratio=LAW_MIXING_RATIO[preset])
-        held_out = {"model": prediction.held_out, "params_nonembedding": prediction.params_nonembedding,
-                    "law_models": list(prediction.law_models), "calibration_models": list(prediction.calibration_models),
-                    "bits_per_parameter": prediction.bits_per_parameter, "predicted_critical_ratio": prediction.predicted,
-                    "measured_critical_ratio": prediction.measured, "predicted_over_measured": prediction.ratio,
-                    "calibration": prediction.calibration.to_dict(orient="records")}
+        p = held_out_critical_ratio(df, law_mixing_ratio=LAW_MIXING_RATIO[preset])
+        held_out = dict(model=p.held_out, params_nonembedding=p.params_nonembedding, law_models=list(p.law_models),
+                        calibration_models=list(p.calibration_models), bits_per_parameter=p.bits_per_parameter,
+                        predicted_critical_ratio=p.predicted, measured_critical_ratio=p.measured,
+                        predicted_over_measured=p.ratio, calibration=p.calibration.to_dict(orient="records"))
     except (ValueError, RuntimeError) as exc:
         notes["held_out"] = f"no held-out prediction: {exc}"
     run_columns = ["run_id", "model", "params_total", "params_nonembedding", "knowledge", "people", "mixing_ratio", "rho",

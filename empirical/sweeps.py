@@ -158,12 +158,14 @@ def full() -> list[Sweep]:
     in r at three sizes and in size at every ratio, and the held-out size of the critical-ratio test)."""
     base = _full_base()
     ratios = grid(base, {"data.mixing_ratio": FULL_RATIOS, "seed": [0, 1, 2]})
-    controls = [exposure_matched(run, 2.0) for run in ratios if run.config.data.mixing_ratio >= 0.2 and run.config.seed == 0]
-    horizons = [horizon(run, 4.0) for run in ratios if run.config.data.mixing_ratio <= 0.2 and run.config.seed == 0]
+    seed0 = [run for run in ratios if run.config.seed == 0]
+    controls = [exposure_matched(run, 2.0) for run in seed0 if run.config.data.mixing_ratio >= 0.2]
+    horizons = [horizon(run, 4.0) for run in seed0 if run.config.data.mixing_ratio <= 0.2]
     sizes = grid(base, {"model": ["tiny-100k", "small-200k"], "data.mixing_ratio": FULL_RATIOS})
     # A fourth size for the web-loss law only: fitted without the held-out size it still has three.
     sizes += grid(base, {"model": ["small-500k"], "data.mixing_ratio": [0.2]})
-    return [capacity_probe(), Sweep("full-ratio", tuple(ratios + controls + horizons), "r-sweep, controls, horizons, 3 seeds"),
+    return [capacity_probe(),
+            Sweep("full-ratio", tuple(ratios + controls + horizons), "r-sweep, controls, horizons, 3 seeds"),
             Sweep("full-size", tuple(sizes), "the r-sweep at two more model sizes, a fourth size at r = 0.2"),
             powerlaw("cpu"), full_subsampling()]
 

@@ -152,11 +152,20 @@ def accuracy_vs_mixing_ratio(df: pd.DataFrame, critical_ratios: dict[str, float]
     return fig
 
 
-def accuracy_vs_tokens(df: pd.DataFrame, model: str | None = None):
+X_AXES = {"tokens": ("training tokens", "tokens"), "exposures_per_person": ("exposures per person", "exposures")}
+
+
+def accuracy_vs_tokens(df: pd.DataFrame, model: str | None = None, x: str = "tokens"):
     """Accuracy along each run against training tokens (log x), one line per (r, role), seeds
     averaged at each evaluation (Fig. 3). Horizon runs dashed, exposure-matched dotted; one panel
-    per model unless ``model`` picks one."""
-    require_columns(df, ("run_id", "step", "tokens", "accuracy", "model", "mixing_ratio", "params_nonembedding"),
+    per model unless ``model`` picks one.
+
+    ``x="exposures_per_person"`` puts every run on the exposures axis instead: if accuracy depended on
+    exposure counts alone, the lines of all ratios would fall on one curve; the paper's capacity
+    effect separates them, lower ratios learning less at the same exposures."""
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}, got {x!r}")
+    require_columns(df, ("run_id", "step", x, "accuracy", "model", "mixing_ratio", "params_nonembedding"),
                     "accuracy_vs_tokens")
     rows = baseline(df)
     models = rows.sort_values("params_nonembedding")["model"].unique().tolist()
@@ -172,17 +181,19 @@ def accuracy_vs_tokens(df: pd.DataFrame, model: str | None = None):
     for ax, name in zip(np.atleast_1d(axes), models):
         mine = rows[rows["model"] == name].copy()
         mine["setting"] = mine["run_id"].map(run_settings(final_rows(mine)))
-        for _, run in mine.groupby("setting", sort=False):
+        settings = sorted(mine.groupby("setting", sort=False),
+                          key=lambda item: (item[1]["mixing_ratio"].iloc[0], item[1]["tokens"].max()))
+        for _, run in settings:  # legend in order of r, then budget
             first = run.iloc[0]
-            curve = run.groupby("tokens", sort=True)["accuracy"].mean()
+            curve = run.groupby("step", sort=True)[[x, "accuracy"]].mean().set_index(x)["accuracy"]
             role = first["role"]
             ax.plot(curve.index, curve.to_numpy(), color=colors[first["mixing_ratio"]], ls=ROLE_LINESTYLE.get(role, "-"),
                     marker="o", ms=3, label=f"r = {first['mixing_ratio']:g}" + ("" if role == "main" else f" ({role})"))
         log_axis(ax, "x")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("training tokens")
+        ax.set_xlabel(X_AXES[x][0])
         ax.set_ylabel("accuracy")
-        ax.set_title(f"Accuracy vs tokens: {name}")
+        ax.set_title(f"Accuracy vs {X_AXES[x][1]}: {name}")
         ax.legend(fontsize=7)
     return fig
 

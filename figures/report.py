@@ -138,7 +138,8 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
     lines = [f"r = {p['matched_mixing_ratio']:g} ({p['matched_exposures_per_person']:.0f} exposures/person, "
              f"seed {p['matched_seed']}): {p['matched_accuracy']:.1%}; control r = {p['mixing_ratio']:g} with "
              f"{p['token_ratio']:.2g}x tokens ({p['exposures_per_person']:.0f} exposures, seed {p['seed']}): "
-             f"{p['accuracy']:.1%}" for _, p in informative.sort_values(["matched_mixing_ratio", "seed"]).iterrows()]
+             f"{p['accuracy']:.1%} ({p['accuracy'] / p['matched_accuracy']:.2f} of it)"
+             for _, p in informative.sort_values(["matched_mixing_ratio", "seed"]).iterrows()]
     # Judged on the mean gap, because one pair's gap is as noisy as the seed-to-seed spread of a run.
     if mean_gap <= CAPACITY_GAP:
         verdict = "exposure"
@@ -161,7 +162,9 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
         else:
             verdict = "capacity"
             head = (f"Capacity effect: at equal exposures every lower-ratio control learned less than its main run "
-                    f"({spread}), as the theory predicts and exposure counts cannot explain.")
+                    f"({spread}), as the theory predicts and exposure counts cannot explain. Equal exposures rule out "
+                    f"exposure counts; they do not by themselves rule out forgetting between sparser exposures, "
+                    f"which the theory does not model.")
     else:
         verdict = "mixed"
         head = (f"Mixed: the controls learned less on average at equal exposures ({spread}), but not in every pair; "

@@ -240,6 +240,16 @@ def test_accuracy_vs_tokens_draws_each_setting_along_its_evaluations(real):
     assert horizon.get_linestyle() == "--" and list(horizon.get_xdata()) == [4096, 8192, 16384]
 
 
+def test_accuracy_vs_exposures_puts_each_run_at_its_exposures_per_person(real):
+    fig = accuracy_vs_tokens(real, model="tiny-50k", x="exposures_per_person")
+    assert fig.axes[0].get_xlabel() == "exposures per person"
+    control = next(line for line in fig.axes[0].lines if "exposure_matched" in line.get_label())
+    run = real[real["role"] == "exposure_matched"].sort_values("step")
+    assert list(control.get_xdata()) == pytest.approx(run["exposures_per_person"].tolist())
+    with pytest.raises(ValueError, match="x must be one of"):
+        accuracy_vs_tokens(real, x="steps")
+
+
 def test_steps_to_target_on_real_rows_marks_unreached_runs_as_lower_bounds(real):
     fig = steps_to_target(real, target=0.9, model="tiny-50k")
     table = tokens_to_target(real.query("model == 'tiny-50k' and rho == 1 and tau == 0"), 0.9)

@@ -35,6 +35,7 @@ def test_a_control_learning_far_less_at_equal_exposures_is_a_capacity_effect():
                        final_row("b", r=0.2, tokens=2000, exposures=100, accuracy=0.60 - 2 * CAPACITY_GAP,
                                  role="exposure_matched")])
     assert exposure_verdict(df).verdict == "capacity"
+    assert "40.0% (0.67 of it)" in exposure_verdict(df).text  # the control's share of its main run's accuracy
     assert exposure_verdict(df, critical_ratios={"tiny-50k": 0.3}).verdict == "capacity"
     # The same gap where the theory puts the critical ratio far below both ratios is not the threshold.
     below = exposure_verdict(df, critical_ratios={"tiny-50k": 0.01})
@@ -94,6 +95,8 @@ def test_the_smoke_reproduction_trains_fits_draws_and_reports(tmp_path):
     for name in drawn:
         assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}.pdf").exists(), name
     assert "subsampling_ckm" in report["notes"]  # the smoke preset has no rho or tau runs
+    # One swept size: nothing to calibrate a held-out prediction on, and the report says so.
+    assert report["held_out_prediction"] is None and "no held-out prediction" in report["notes"]["held_out"]
     text = (tmp_path / "report.md").read_text()
     assert "Capacity or exposure counts?" in text
     assert ("predicted critical r" in text) == (report["theory"] is not None)
