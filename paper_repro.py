@@ -134,8 +134,8 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     from empirical.runner import run_sweep
     from empirical.sweeps import REPRODUCTIONS
     from figures import empirical as fe
-    from figures.report import (exposure_verdict, held_out_critical_ratio, horizon_gains, measured_critical_ratios,
-                                theory_on_runs)
+    from figures.report import (critical_ratio_slope, exposure_verdict, held_out_critical_ratio, horizon_gains,
+                                measured_critical_ratios, theory_on_runs)
 
     sweeps = REPRODUCTIONS[preset]()
     reports = {}
@@ -166,27 +166,29 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         theory = theory_on_runs(df, law_mixing_ratio=LAW_MIXING_RATIO[preset], bits_per_parameter=bits_per_parameter)
     except (ValueError, RuntimeError) as exc:
         notes["theory"] = f"theory not fitted: {exc}"
+    # Uniform SynBio for the curves in r, size and tokens; power-law SynBio has its own figure.
+    uniform = df[df["knowledge"] == "synbio"]
     final = fe.final_rows(df)
     models = final.drop_duplicates("model").set_index("model")["params_nonembedding"].sort_values()
-    ratios = sorted(final["mixing_ratio"].unique())
+    ratios = sorted(fe.final_rows(uniform)["mixing_ratio"].unique())
     critical_ratios = {m: float(theory.critical_ratio(n)) for m, n in models.items()} if theory else None
     critical_sizes = {r: float(theory.critical_size(r)) for r in ratios if 0 < r < 1} if theory else None
 
     # The r-sweep's model: the one run at the most mixing ratios.
-    ratio_model = final.groupby("model")["mixing_ratio"].nunique().idxmax()
+    ratio_model = fe.final_rows(uniform).groupby("model")["mixing_ratio"].nunique().idxmax()
     strategies = ((final["rho"] < 1.0) | (final["tau"] > 0.0)).any()
     wanted = FIGURES if only is None else (only,)
     makers = {
-        "accuracy_vs_ratio": lambda: fe.accuracy_vs_mixing_ratio(df, critical_ratios),
-        "accuracy_vs_size": lambda: fe.accuracy_vs_model_size(df, critical_sizes),
-        "accuracy_vs_tokens": lambda: fe.accuracy_vs_tokens(df),
-        "accuracy_vs_exposures": lambda: fe.accuracy_vs_tokens(df, x="exposures_per_person"),
-        "steps_to_target": lambda: fe.steps_to_target(df, target=0.5, model=ratio_model),
-        "web_loss_scaling": lambda: fe.web_loss_scaling(df, theory.web if theory else None),
+        "accuracy_vs_ratio": lambda: fe.accuracy_vs_mixing_ratio(uniform, critical_ratios),
+        "accuracy_vs_size": lambda: fe.accuracy_vs_model_size(uniform, critical_sizes),
+        "accuracy_vs_tokens": lambda: fe.accuracy_vs_tokens(uniform),
+        "accuracy_vs_exposures": lambda: fe.accuracy_vs_tokens(uniform, x="exposures_per_person"),
+        "steps_to_target": lambda: fe.steps_to_target(uniform, target=0.5, model=ratio_model),
+        "web_loss_scaling": lambda: fe.web_loss_scaling(uniform, theory.web if theory else None),
         "phase_diagram": lambda: fe.phase_diagram_with_runs(
-            df, theory.curve, theory.knowledge, np.linspace(0.01, 0.99, 120),
+            uniform, theory.curve, theory.knowledge, np.linspace(0.01, 0.99, 120),
             np.geomspace(models.min() / 4, models.max() * 4, 120), bits_per_parameter),
-        "stored_bits": lambda: fe.stored_bits_vs_allocation(df, theory.knowledge_bits),
+        "stored_bits": lambda: fe.stored_bits_vs_allocation(uniform, theory.knowledge_bits),
         "subsampling_ckm": lambda: fe.subsampling_and_ckm(df),
         "threshold_frequency": lambda: fe.threshold_frequency_vs_size(
             df, -(theory.law.exponent + 1.0) if theory else None),
@@ -204,14 +206,14 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
             continue
         _figure(figures, notes, name, out, makers[name])
 
-    verdict = exposure_verdict(df, critical_ratios)
-    measured = measured_critical_ratios(df)
+    verdict = exposure_verdict(uniform, critical_ratios)
+    measured = measured_critical_ratios(uniform)
     if critical_ratios:
         measured["predicted_critical_ratio"] = measured["model"].map(critical_ratios)
         measured["predicted_over_measured"] = measured["predicted_critical_ratio"] / measured["measured_critical_ratio"]
     held_out = None
     try:
-        p = held_out_critical_ratio(df, law_mixing_ratio=LAW_MIXING_RATIO[preset])
+        p = held_out_critical_ratio(uniform, law_mixing_ratio=LAW_MIXING_RATIO[preset])
         held_out = dict(model=p.held_out, params_nonembedding=p.params_nonembedding, law_models=list(p.law_models),
                         calibration_models=list(p.calibration_models), bits_per_parameter=p.bits_per_parameter,
                         predicted_critical_ratio=p.predicted, measured_critical_ratio=p.measured,
@@ -221,7 +223,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     run_columns = ["run_id", "model", "params_total", "params_nonembedding", "knowledge", "people", "mixing_ratio", "rho",
                    "tau", "seed", "role", "tokens", "exposures_per_person", "accuracy", "web_loss", "knowledge_loss",
                    "bits_stored"]
-    horizons = horizon_gains(df)
+    horizons = horizon_gains(uniform)
     summary = fe.seed_summary(fe.baseline(final, roles=("main", "exposure_matched", "horizon")))
     result = {
         "preset": preset,
@@ -249,6 +251,8 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
             "paper_alpha": PAPER_FINEWEB_EDU_LAW.exponent,
         },
         "critical_ratios": measured.to_dict(orient="records"),
+        "critical_ratio_slope": {"measured": critical_ratio_slope(measured),
+                                 "predicted": None if theory is None else -(theory.web.law.alpha + 1.0)},
         "held_out_prediction": held_out,
         "verdict": verdict.verdict,
         "verdict_text": verdict.text,
@@ -308,6 +312,11 @@ def write_experiment_report(out: Path, result: dict) -> None:
                          + (f"{predicted:.3g} | {ratio:.3g}{' (bound)' if bound else ''} |" if predicted is not None
                             else "- | - |"))
         lines.append("")
+        slope = result.get("critical_ratio_slope") or {}
+        if slope.get("measured") is not None:
+            lines += [f"Measured critical r against non-embedding parameters: r_c ~ M^{slope['measured']:.2f}"
+                      + (f"; the theory's r_c ~ M^-(alpha+1) = M^{slope['predicted']:.2f} with the fitted law."
+                         if slope.get("predicted") is not None else "."), ""]
     h = result.get("held_out_prediction")
     if h:
         calibration = ", ".join(f"{c['model']} {c['measured']:.3g} (fitted {c['predicted']:.3g})"

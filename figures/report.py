@@ -156,9 +156,11 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
         if below:
             verdict = "ratio"
             head = (f"The ratio matters beyond exposures: the lower-ratio controls learned less at equal exposures "
-                    f"({spread}), but not through the capacity threshold: the theory puts the critical ratio far "
-                    f"below every ratio compared ({'; '.join(below)}). A likelier cause at this scale is "
-                    f"forgetting between sparser exposures.")
+                    f"({spread}), but the theory puts the critical ratio far below every ratio compared "
+                    f"({'; '.join(below)}), so its threshold as predicted does not explain the gap: either the "
+                    f"models' effective capacity at this budget is far below the assumed bits per parameter, or a "
+                    f"cause the theory does not model (such as forgetting between sparser exposures) is at work; "
+                    f"these runs do not tell which.")
         else:
             verdict = "capacity"
             head = (f"Capacity effect: at equal exposures every lower-ratio control learned less than its main run "
@@ -324,3 +326,14 @@ def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, la
                              tuple(law_rows["model"].drop_duplicates()), tuple(calibration["model"]), bpp,
                              float(predict(bpp, row["params_nonembedding"])), float(row["measured_critical_ratio"]),
                              table.reset_index(drop=True))
+
+
+def critical_ratio_slope(measured: pd.DataFrame) -> float | None:
+    """d log r_c / d log M over the models whose critical ratio is measured (not a bound), by least
+    squares; None with fewer than two sizes. The theory's r_c ~ M^-(alpha+1) for small r_c."""
+    exact = measured[measured["bound"] == ""]
+    if exact["params_nonembedding"].nunique() < 2:
+        return None
+    slope, _ = np.polyfit(np.log(exact["params_nonembedding"].to_numpy(float)),
+                          np.log(exact["measured_critical_ratio"].to_numpy(float)), 1)
+    return float(slope)

@@ -173,3 +173,12 @@ def test_a_held_out_size_is_predicted_from_the_law_and_bits_per_parameter_fitted
                                           final_row("m3-hi", model="m3", params=200_000, r=0.3, accuracy=0.01)])])
     with pytest.raises(ValueError, match="held-out model 'm3' has no measured critical ratio"):
         held_out_critical_ratio(flat, "m3", law_mixing_ratio=0.2)
+
+
+def test_the_critical_ratio_slope_is_fitted_over_measured_sizes_only():
+    from figures.report import critical_ratio_slope
+
+    measured = pd.DataFrame({"params_nonembedding": [1e4, 1e5, 1e6], "measured_critical_ratio": [0.4, 0.04, 0.9],
+                             "bound": ["", "", "above"]})
+    assert critical_ratio_slope(measured) == pytest.approx(-1.0)
+    assert critical_ratio_slope(measured.iloc[[0, 2]]) is None
