@@ -189,7 +189,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
             uniform, theory.curve, theory.knowledge, np.linspace(0.01, 0.99, 120),
             np.geomspace(models.min() / 4, models.max() * 4, 120), bits_per_parameter),
         "stored_bits": lambda: fe.stored_bits_vs_allocation(uniform, theory.knowledge_bits),
-        "subsampling_ckm": lambda: fe.subsampling_and_ckm(df),
+        "subsampling_ckm": lambda: fe.subsampling_and_ckm(df, _best_rho(theory, final, bits_per_parameter)),
         "threshold_frequency": lambda: fe.threshold_frequency_vs_size(
             df, -(theory.law.exponent + 1.0) if theory else None),
     }
@@ -266,6 +266,20 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     }
     write_experiment_report(out, result)
     return result
+
+
+def _best_rho(theory, final, bits_per_parameter: float) -> float | None:
+    """The theory's best subsampling ratio for the model and r of the subsampling runs (None without them
+    or without a fitted theory)."""
+    from capacity.strategies import best_subsampling_ratio
+
+    sub = final[final["rho"] < 1.0]
+    if theory is None or sub.empty:
+        return None
+    run = sub.iloc[0]
+    return best_subsampling_ratio(theory.curve, theory.people, theory.tokens_per_person, synbio_bits_per_person(),
+                                  float(run["mixing_ratio"]),
+                                  float(capacity_bits(run["params_nonembedding"], bits_per_parameter))).rho
 
 
 def write_experiment_report(out: Path, result: dict) -> None:

@@ -157,7 +157,8 @@ def stored_bits_vs_allocation(df: pd.DataFrame, predicted_bits: Callable | np.nd
 
 
 def _facts(frame: pd.DataFrame, y: str) -> pd.Series:
-    return frame["accuracy"] if y == "accuracy" else frame["accuracy"] * frame["people_trained"]
+    # Accuracy is over every person of the population, trained on or not (as the paper reports it).
+    return frame["accuracy"] if y == "accuracy" else frame["accuracy"] * frame["people"]
 
 
 def subsampling_and_ckm(df: pd.DataFrame, best_rho: float | None = None, y: str = "accuracy"):
@@ -166,12 +167,13 @@ def subsampling_and_ckm(df: pd.DataFrame, best_rho: float | None = None, y: str 
     ``best_rho`` and the paper's subsampling accuracies (when y is "accuracy"); (c) facts learned
     relative to tau = 0 against tau (rho = 1), with the paper's CKM multiples.
 
-    ``y``: "accuracy" (on the people trained) or "facts_learned" (accuracy x people_trained).
+    ``y``: "accuracy" (over all N people, as the paper reports it: at most rho) or "facts_learned"
+    (accuracy x N).
     Runs are grouped by (model, r, N); an empty panel says "no runs".
     """
     if y not in ("accuracy", "facts_learned"):
         raise ValueError(f"y must be 'accuracy' or 'facts_learned', got {y!r}")
-    require_columns(df, ("run_id", "step", "model", "mixing_ratio", "people", "people_trained", "rho", "tau",
+    require_columns(df, ("run_id", "step", "model", "mixing_ratio", "people", "rho", "tau",
                          "accuracy", "web_loss"), "subsampling_and_ckm")
     final = with_role(final_rows(df))
     final = final[final["role"] == "main"].assign(value=lambda f: _facts(f, y))
