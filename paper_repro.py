@@ -254,6 +254,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         "critical_ratio_slope": {"measured": critical_ratio_slope(measured),
                                  "predicted": None if theory is None else -(theory.web.law.alpha + 1.0)},
         "held_out_prediction": held_out,
+        "threshold_frequency_slope": _threshold_frequency_slope(df, -(theory.web.law.alpha + 1.0) if theory else None),
         "verdict": verdict.verdict,
         "verdict_text": verdict.text,
         "exposure_pairs": verdict.pairs.to_dict(orient="records"),
@@ -266,6 +267,26 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     }
     write_experiment_report(out, result)
     return result
+
+
+def _threshold_frequency_slope(df, predicted: float | None) -> dict | None:
+    """Fig. 7a's numbers: the fitted slope of the threshold frequency against size, with its 95% interval
+    (None without three located thresholds at one ratio)."""
+    from capacity.fit import fit_power_law_slope
+    from figures.empirical_powerlaw import threshold_frequencies, threshold_points
+    from figures.empirical_tables import baseline
+
+    if not (df["knowledge"] == "synbio-powerlaw").any():
+        return None
+    points = threshold_points(baseline(threshold_frequencies(df), roles=("main",)))
+    for r, pts in points.groupby("mixing_ratio"):
+        if len(pts) >= 3:
+            fit = fit_power_law_slope(pts["params_nonembedding"].to_numpy(float),
+                                      pts["threshold_frequency"].to_numpy(float))
+            return {"mixing_ratio": float(r), "sizes": len(pts), "slope": fit.slope,
+                    "slope_interval": list(fit.slope_interval), "predicted": predicted,
+                    "paper_measured": -1.152, "paper_predicted": -1.283}
+    return None
 
 
 def _best_rho(theory, final, bits_per_parameter: float) -> float | None:
@@ -341,7 +362,17 @@ def write_experiment_report(out: Path, result: dict) -> None:
                   f"{h['bits_per_parameter']:.3g} bits per parameter. For {h['model']} "
                   f"({h['params_nonembedding']:,} non-embedding parameters) this predicts a critical ratio of "
                   f"{h['predicted_critical_ratio']:.3g}; measured: {h['measured_critical_ratio']:.3g}; "
-                  f"predicted / measured = {h['predicted_over_measured']:.3g} (target: within a factor of 1.5).", ""]
+                  f"predicted / measured = {h['predicted_over_measured']:.3g}: "
+                  + ("within" if 1 / 1.5 <= h["predicted_over_measured"] <= 1.5 else "outside")
+                  + " the target of a factor of 1.5.", ""]
+    tf = result.get("threshold_frequency_slope")
+    if tf:
+        lines += ["## Threshold frequency against size (power-law SynBio, Fig. 7a)", "",
+                  f"At r = {tf['mixing_ratio']:g} over {tf['sizes']} sizes: slope {tf['slope']:.3f} (95% interval "
+                  f"{tf['slope_interval'][0]:.3f} to {tf['slope_interval'][1]:.3f})"
+                  + (f"; the theory's -(alpha+1) with the fitted law: {tf['predicted']:.3f}" if tf["predicted"]
+                     is not None else "")
+                  + f". The paper measured {tf['paper_measured']} against its predicted {tf['paper_predicted']}.", ""]
     lines += ["## Capacity or exposure counts?", "", result["verdict_text"], ""]
     if result["horizons"]:
         lines += ["Training longer at the lowest ratios:", ""]

@@ -145,6 +145,7 @@ def quick() -> list[Sweep]:
 
 FULL_PEOPLE = 128
 FULL_STEPS = 1800
+FULL_RATIOS = [0.1, 0.2, 0.3, 0.4, 0.6]
 
 
 def _full_base() -> TrainConfig:
@@ -155,11 +156,12 @@ def _full_base() -> TrainConfig:
 
 
 def full() -> list[Sweep]:
-    """CPU, a few hours (resumable): the capacity regime. 128 people (6k bits of knowledge), where 400
-    left tiny-50k under 3% recall at every ratio within 10M tokens (docs/full-n400/). The decisive
-    exposure-matched pairs come first (``capacity_probe``), then the r-sweep with three seeds, its
-    controls and 4x horizons below the transition, and the same r-sweep at two more sizes (transitions
-    in r at three sizes and in size at every ratio, and the held-out size of the critical-ratio test)."""
+    """CPU, about 1.5 hours on 2 cores with 2 workers (resumable): the capacity regime. 128 people (6k
+    bits of knowledge), where 400 left tiny-50k under 3% recall at every ratio within 10M tokens
+    (docs/full-n400/). The decisive exposure-matched pairs come first (``capacity_probe``), then the
+    r-sweep with three seeds, its controls and 4x horizons below the transition, the same r-sweep at two
+    more sizes (transitions in r at three sizes and in size at every ratio, and the held-out size of the
+    critical-ratio test), power-law SynBio and subsampling/CKM."""
     base = _full_base()
     ratios = grid(base, {"data.mixing_ratio": FULL_RATIOS, "seed": [0, 1, 2]})
     seed0 = [run for run in ratios if run.config.seed == 0]
@@ -181,8 +183,6 @@ def full_subsampling() -> Sweep:
     runs = grid(base, {"data.subsample_rho": [1.0, 0.5, 0.25]}) + grid(base, {"data.ckm_tau": [0.25, 0.5]})
     return Sweep("full-subsampling", tuple(runs), "subsampling and compact knowledge mixing at r = 0.3 (Fig. 8)")
 
-
-FULL_RATIOS = [0.1, 0.2, 0.3, 0.4, 0.6]
 
 
 def capacity_probe() -> Sweep:

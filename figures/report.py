@@ -255,7 +255,8 @@ def measured_critical_ratios(df: pd.DataFrame, accuracy: float = 0.1) -> pd.Data
                         "tokens": int(rows["tokens"].iloc[0]), "measured_critical_ratio": value, "bound": bound,
                         "ratios_swept": len(curve)})
     return pd.DataFrame.from_records(records, columns=["model", "params_nonembedding", "tokens",
-                                                       "measured_critical_ratio", "bound", "ratios_swept"])
+                                                       "measured_critical_ratio", "bound", "ratios_swept"]
+                                     ).sort_values("params_nonembedding", kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -323,7 +324,8 @@ def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, la
     table = calibration[["model", "params_nonembedding", "measured_critical_ratio"]].rename(
         columns={"measured_critical_ratio": "measured"}).assign(predicted=predict(bpp, params))
     return HeldOutPrediction(held_out, int(row["params_nonembedding"]),
-                             tuple(law_rows["model"].drop_duplicates()), tuple(calibration["model"]), bpp,
+                             tuple(law_rows.sort_values("params_nonembedding")["model"].drop_duplicates()),
+                             tuple(calibration["model"]), bpp,
                              float(predict(bpp, row["params_nonembedding"])), float(row["measured_critical_ratio"]),
                              table.reset_index(drop=True))
 
