@@ -259,8 +259,9 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         "verdict_text": verdict.text,
         "exposure_pairs": verdict.pairs.to_dict(orient="records"),
         "horizons": horizons.to_dict(orient="records"),
-        "settings": summary[[c for c in ("model", "params_nonembedding", "people", "mixing_ratio", "role", "tokens",
-                                         "exposures_per_person", "accuracy_mean", "web_loss", "bits_stored", "seeds")
+        "settings": summary[[c for c in ("model", "params_nonembedding", "knowledge", "people", "mixing_ratio", "role",
+                                         "tokens", "exposures_per_person", "accuracy_mean", "web_loss", "bits_stored",
+                                         "seeds")
                              if c in summary.columns]].to_dict(orient="records"),
         "figures": figures,
         "notes": notes,
@@ -381,9 +382,12 @@ def write_experiment_report(out: Path, result: dict) -> None:
                   for h in result["horizons"]]
         lines.append("")
     lines += ["## Final accuracy of every setting", "",
-              "| model | N | r | role | tokens | exposures/person | accuracy | web loss |", "|---|---|---|---|---|---|---|---|"]
-    for s in sorted(result["settings"], key=lambda s: (s["params_nonembedding"], s["role"], s["mixing_ratio"])):
-        lines.append(f"| {s['model']} | {s['people']} | {s['mixing_ratio']:g} | {s['role']} | {s['tokens']:,.0f} | "
+              "| model | knowledge | N | r | role | tokens | exposures/person | accuracy | web loss |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for s in sorted(result["settings"], key=lambda s: (s["params_nonembedding"], s.get("knowledge", ""), s["role"],
+                                                       s["mixing_ratio"])):
+        lines.append(f"| {s['model']} | {s.get('knowledge', '-')} | {s['people']} | {s['mixing_ratio']:g} | {s['role']} | "
+                     f"{s['tokens']:,.0f} | "
                      f"{s['exposures_per_person']:.1f} | {s['accuracy_mean']:.1%} | {s['web_loss']:.3f} |")
     lines.append("")
     for name, paths in result["figures"].items():
