@@ -170,12 +170,13 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     uniform = df[df["knowledge"] == "synbio"]
     final = fe.final_rows(df)
     models = final.drop_duplicates("model").set_index("model")["params_nonembedding"].sort_values()
-    ratios = sorted(fe.final_rows(uniform)["mixing_ratio"].unique())
+    uniform_final = fe.final_rows(uniform)
+    ratios = sorted(uniform_final["mixing_ratio"].unique())
     critical_ratios = {m: float(theory.critical_ratio(n)) for m, n in models.items()} if theory else None
     critical_sizes = {r: float(theory.critical_size(r)) for r in ratios if 0 < r < 1} if theory else None
 
     # The r-sweep's model: the one run at the most mixing ratios.
-    ratio_model = fe.final_rows(uniform).groupby("model")["mixing_ratio"].nunique().idxmax()
+    ratio_model = uniform_final.groupby("model")["mixing_ratio"].nunique().idxmax()
     strategies = ((final["rho"] < 1.0) | (final["tau"] > 0.0)).any()
     wanted = FIGURES if only is None else (only,)
     makers = {

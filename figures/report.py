@@ -303,9 +303,9 @@ def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, la
                          f"{held_out!r}; measured: {sorted(exact['model'])}")
     others = df[df["model"] != held_out]
     theory = theory_on_runs(others, law_mixing_ratio=law_mixing_ratio, n_bootstrap=n_bootstrap)
-    law_rows = baseline(final_rows(others), roles=("main",))
-    if law_mixing_ratio is not None:
-        law_rows = law_rows[np.isclose(law_rows["mixing_ratio"], law_mixing_ratio)]
+    # The sizes the law was fitted on, by name: what the fit used, not a second selection of runs.
+    names = final_rows(others).drop_duplicates("params_nonembedding").set_index("params_nonembedding")["model"]
+    law_models = tuple(str(names[n]) for n in sorted(set(theory.web.sizes)))
     params = calibration["params_nonembedding"].to_numpy(float)
     target = np.log(calibration["measured_critical_ratio"].to_numpy(float))
 
@@ -324,8 +324,7 @@ def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, la
     table = calibration[["model", "params_nonembedding", "measured_critical_ratio"]].rename(
         columns={"measured_critical_ratio": "measured"}).assign(predicted=predict(bpp, params))
     return HeldOutPrediction(held_out, int(row["params_nonembedding"]),
-                             tuple(law_rows.sort_values("params_nonembedding")["model"].drop_duplicates()),
-                             tuple(calibration["model"]), bpp,
+                             law_models, tuple(calibration["model"]), bpp,
                              float(predict(bpp, row["params_nonembedding"])), float(row["measured_critical_ratio"]),
                              table.reset_index(drop=True))
 
