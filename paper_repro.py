@@ -11,10 +11,15 @@ Presets:
           same runs; the verdict on capacity against exposure counts.
   full    CPU, about 1.5 hours on 2 cores with --workers 2: the capacity regime (128 people, three seeds,
           exposure-matched controls, 4x horizons), three sizes, power-law SynBio, subsampling and CKM, and the
-          held-out critical-ratio prediction.
+          held-out critical-ratio prediction; then (about 25 minutes more) the slope task against r and size
+          with exposure-matched controls (Fig. 5) and continual pre-training from a web-only model.
   gpu     The Pythia sizes with the Pythia tokenizer, SynBio and budgets scaled to one GPU.
   theory  The theory alone for the paper's own settings (Pythia, SynBio-320k, FineWeb-Edu law). Seconds.
   smoke   Every step on tiny budgets (a minute): to check an installation; its numbers mean nothing.
+  predict CPU, about 8 hours on 2 cores with --workers 2 at fp32 (--dry-run prints the plan and its cost):
+          the critical ratio at 10% accuracy, found adaptively with two seeds and a 95% interval within
+          +-5%, at five sizes (50k-1M non-embedding parameters) and budgets of 1, 4 and 16 x 2.76M tokens
+          (empirical.sweeps.predict). Writes OUT/searches.json after every wave.
 
 Every run is appended to a results table (``--results``, default OUT/results.jsonl); running again
 reuses finished runs and resumes interrupted ones, so a killed reproduction loses nothing.
@@ -28,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from capacity.cli_common import (Parser, checked, conflict, fail, input_file, integer, number, output_dir, output_file,
+                                 parse_args, report)
 from capacity.thresholds import critical_mixing_ratio, threshold_frequency_slope
 from capacity.units import PAPER_FINEWEB_EDU_LAW, KnowledgeSet, capacity_bits, synbio_bits_per_person
 from figures.style import save
@@ -136,6 +143,8 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     from figures import empirical as fe
     from figures.report import (critical_ratio_slope, exposure_verdict, held_out_critical_ratio, horizon_gains,
                                 measured_critical_ratios, theory_on_runs)
+    from figures.reasoning_report import paper_sections, split_runs
+    from figures.report_measure import accuracy_vs_exposures, threshold_frequency_slope_fitted
 
     sweeps = REPRODUCTIONS[preset]()
     reports = {}
@@ -161,6 +170,9 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     notes: dict[str, str] = {}
     if unfinished:
         notes["unfinished"] = f"{len(unfinished)} runs started but not finished are left out: {', '.join(unfinished)}"
+    every_run, df = df, split_runs(df)  # the reasoning and continual runs have their own sections
+    if df.empty:
+        raise ValueError(f"{results} holds no finished SynBio runs of the {preset!r} preset yet")
     theory = None
     try:
         theory = theory_on_runs(df, law_mixing_ratio=LAW_MIXING_RATIO[preset], bits_per_parameter=bits_per_parameter)
@@ -183,7 +195,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         "accuracy_vs_ratio": lambda: fe.accuracy_vs_mixing_ratio(uniform, critical_ratios),
         "accuracy_vs_size": lambda: fe.accuracy_vs_model_size(uniform, critical_sizes),
         "accuracy_vs_tokens": lambda: fe.accuracy_vs_tokens(uniform),
-        "accuracy_vs_exposures": lambda: fe.accuracy_vs_tokens(uniform, x="exposures_per_person"),
+        "accuracy_vs_exposures": lambda: accuracy_vs_exposures(uniform),
         "steps_to_target": lambda: fe.steps_to_target(uniform, target=0.5, model=ratio_model),
         "web_loss_scaling": lambda: fe.web_loss_scaling(uniform, theory.web if theory else None),
         "phase_diagram": lambda: fe.phase_diagram_with_runs(
@@ -208,6 +220,9 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         _figure(figures, notes, name, out, makers[name])
 
     verdict = exposure_verdict(uniform, critical_ratios)
+    sections, more_figures, more_notes = paper_sections(every_run, out, verdict.verdict) if only is None else ({}, {}, {})
+    figures.update(more_figures)
+    notes.update(more_notes)
     measured = measured_critical_ratios(uniform)
     if critical_ratios:
         measured["predicted_critical_ratio"] = measured["model"].map(critical_ratios)
@@ -255,7 +270,8 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
         "critical_ratio_slope": {"measured": critical_ratio_slope(measured),
                                  "predicted": None if theory is None else -(theory.web.law.alpha + 1.0)},
         "held_out_prediction": held_out,
-        "threshold_frequency_slope": _threshold_frequency_slope(df, -(theory.web.law.alpha + 1.0) if theory else None),
+        "threshold_frequency_slope": threshold_frequency_slope_fitted(df, -(theory.web.law.alpha + 1.0) if theory
+                                                                      else None),
         "verdict": verdict.verdict,
         "verdict_text": verdict.text,
         "exposure_pairs": verdict.pairs.to_dict(orient="records"),
@@ -264,6 +280,7 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
                                          "tokens", "exposures_per_person", "accuracy_mean", "web_loss", "bits_stored",
                                          "seeds")
                              if c in summary.columns]].to_dict(orient="records"),
+        "sections": sections,
         "figures": figures,
         "notes": notes,
     }
@@ -338,8 +355,9 @@ def write_experiment_report(out: Path, result: dict) -> None:
                       "so its critical ratios here are a lower bound, not a prediction to test.", ""]
     if result["critical_ratios"]:
         lines += ["## Critical ratios: predicted and measured", "",
-                  "Measured: where the final accuracy of the main runs first reaches 10%, interpolated in r "
-                  "(a bound where it is reached at the lowest ratio or never).", "",
+                  "Measured: where a binomial logistic fit of the main runs' final accuracy against log r reaches "
+                  "10% (a bound where it is reached at the lowest ratio or never); predicted: the theory read at "
+                  "the same 10% level.", "",
                   "| model | measured critical r | predicted | predicted / measured |", "|---|---|---|---|"]
         for c in result["critical_ratios"]:
             bound = {"below": "<= ", "above": "> "}.get(c["bound"], "")
@@ -351,8 +369,8 @@ def write_experiment_report(out: Path, result: dict) -> None:
         lines.append("")
         slope = result.get("critical_ratio_slope") or {}
         if slope.get("measured") is not None:
-            lines += [f"Measured critical r against non-embedding parameters: r_c ~ M^{slope['measured']:.2f}"
-                      + (f"; the theory's r_c ~ M^-(alpha+1) = M^{slope['predicted']:.2f} with the fitted law."
+            lines += [f"Measured critical odds against non-embedding parameters: r_c/(1 - r_c) ~ M^{slope['measured']:.2f}"
+                      + (f"; the theory's odds ~ M^-(alpha+1) = M^{slope['predicted']:.2f} with the fitted law."
                          if slope.get("predicted") is not None else "."), ""]
     h = result.get("held_out_prediction")
     if h:
@@ -382,6 +400,10 @@ def write_experiment_report(out: Path, result: dict) -> None:
                   f"{h['horizon_accuracy']:.1%} after {h['horizon_tokens']:,.0f} ({h['token_ratio']:.2g}x)"
                   for h in result["horizons"]]
         lines.append("")
+    titles = {"reasoning": "Reasoning task: slope (Fig. 5)", "reasoning_max": "Reasoning task: Max-over-N (App. D.3)",
+              "continual": "Continual pre-training (section 6, App. D.1)"}
+    for name, section in result.get("sections", {}).items():
+        lines += [f"## {titles.get(name, name)}", "", section["text"], ""]
     lines += ["## Final accuracy of every setting", "",
               "| model | knowledge | N | r | role | tokens | exposures/person | accuracy | web loss |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -398,6 +420,19 @@ def write_experiment_report(out: Path, result: dict) -> None:
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
+def _predict(args, out: Path) -> int:
+    """The predict preset: adaptive searches for r_c (empirical.sweeps.predict), resumable."""
+    from empirical import adaptive_cli
+    from empirical.sweeps import predict, predict_knowledge_share
+
+    outcome = adaptive_cli.run(predict(args.precision), out, args.results or out / "results.jsonl",
+                               work_dir=args.work_dir or out / "runs", workers=args.workers, device=args.device,
+                               progress=not args.no_progress, dry=args.dry_run, name="predict",
+                               knowledge_share=predict_knowledge_share())
+    print(outcome["text"])
+    return 1 if outcome["failed"] else 0
+
+
 def _json_default(value):
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -408,40 +443,81 @@ def _json_default(value):
     return str(value)
 
 
-PRESETS = ("quick", "full", "gpu", "theory", "smoke")
+PRESETS = ("quick", "full", "gpu", "theory", "smoke", "predict")
+PROG = "paper_repro"
+
+
+def _device(text: str) -> str:
+    from empirical.train_cli import device_arg  # imports torch only when --device is given
+
+    return device_arg(text)
+
+
+def _check_args(args) -> None:
+    """Refuse flags the chosen preset would ignore."""
+    if args.preset == "theory":
+        given = [(flag, value) for flag, value in (("--only", args.only), ("--no-train", args.no_train or None),
+                                                   ("--results", args.results), ("--work-dir", args.work_dir))
+                 if value is not None]
+        if given:
+            flag, value = given[0]
+            conflict(flag, None if value is True else str(value), "--preset theory", "the theory preset trains and "
+                     "reads no runs")
+    elif args.tokens_per_person is not None:
+        fail("--tokens-per-person", f"{args.tokens_per_person:g}",
+             f"applies to --preset theory only (this preset measures it), not --preset {args.preset}")
+
+
+def _check_results(results: Path, no_train: bool) -> None:
+    """With --no-train the table must exist; an existing table must hold rows a report can use."""
+    from empirical.results_cli import checked_rows
+
+    if no_train:
+        checked("--results", input_file, str(results))
+    if results.is_file():
+        checked_rows(results)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--preset", choices=PRESETS, default="quick")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default results/<preset>/)")
-    parser.add_argument("--results", type=Path, default=None, help="results table (default OUT/results.jsonl)")
-    parser.add_argument("--work-dir", type=Path, default=None,
+    parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--preset", choices=PRESETS, default="quick", help="what to reproduce (see Presets below)")
+    parser.add_argument("--out", type=output_dir, default=None, help="output folder (default results/<preset>/)")
+    parser.add_argument("--results", type=output_file, default=None, help="results table (default OUT/results.jsonl)")
+    parser.add_argument("--work-dir", type=output_dir, default=None,
                         help="checkpoint folders (default OUT/runs; keep them out of a committed OUT)")
     parser.add_argument("--only", choices=FIGURES, help="draw only this figure")
     parser.add_argument("--no-train", action="store_true", help="draw from the results table as it is, train nothing")
-    parser.add_argument("--workers", type=int, default=1, help="groups of runs trained at once")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
-    parser.add_argument("--tokens-per-person", type=float, default=70.0,
+    parser.add_argument("--workers", type=integer(1, 1024), default=1, help="groups of runs trained at once")
+    parser.add_argument("--device", type=_device, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--tokens-per-person", type=number(0, 1e7, low_open=True), default=None,
                         help="theory preset: mean GPT-NeoX tokens of one SynBio biography (default 70)")
-    parser.add_argument("--bits-per-param", type=float, default=2.0)
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    out = args.out or Path("results") / args.preset
-    out.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--bits-per-param", type=number(0, 64, low_open=True), default=2.0,
+                        help="capacity in bits per parameter, in (0, 64] (default 2)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--dry-run", action="store_true", help="predict preset: print the plan and its cost, train nothing")
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="predict preset: training precision")
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     try:
+        _check_args(args)
+        out = args.out or checked("--out", output_dir, str(Path("results") / args.preset))
+        if args.preset not in ("theory", "predict"):
+            _check_results(args.results or out / "results.jsonl", args.no_train)
+        out.mkdir(parents=True, exist_ok=True)
+        if args.preset == "predict":
+            return _predict(args, out)
         if args.preset == "theory":
-            result = theory_preset(out, args.tokens_per_person, args.bits_per_param)
+            result = theory_preset(out, args.tokens_per_person or 70.0, args.bits_per_param)
             write_report(out, result)
         else:
             result = experiment_preset(args.preset, out, args.results or out / "results.jsonl", workers=args.workers,
                                        work_dir=args.work_dir or out / "runs",
                                        only=args.only, bits_per_parameter=args.bits_per_param, device=args.device,
                                        progress=not args.no_progress, train=not args.no_train)
-    except ValueError as exc:
-        print(f"paper_repro: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:
+        return report(PROG, exc)
     print(f"wrote {out / 'report.md'} and {len(result['figures'])} figures (PNG and PDF) to {out}/")
     if args.preset == "theory":
         for name, r in result["predicted_critical_mixing_ratio_synbio_320k"].items():

@@ -1,5 +1,7 @@
 """The theory of knowledge acquisition under data mixing (PAPER.md section 4). Imports no torch."""
 from capacity.allocation import Allocation, optimal_allocation, optimal_allocation_cvxpy
+from capacity.critical import CriticalEstimate, critical_frequency, critical_point, critical_ratio, critical_size, firth_logistic, logistic_fit
+from capacity.calibration import MeasuredCritical, RunRecord, WebLaw, fit_web_law, load_runs, measure_critical_ratios
 from capacity.curves import FactGroup, FactsCurve, LossCurve, MultiFrequencyFactsCurve, PowerLawCurve, TabulatedCurve
 from capacity.fit import (
     ScalingLawFit,
@@ -10,6 +12,8 @@ from capacity.fit import (
     threshold_popularity,
 )
 from capacity.phase import facts_capacity_grid, phase_diagram
+from capacity.predictors import PREDICTORS, Fitted, Predictor
+from capacity.protocol import Prediction, evaluate, paper_checks, pick_predictor
 from capacity.strategies import best_subsampling_ratio, ckm_facts_learned, subsampling_facts_learned
 from capacity.thresholds import (
     MixingThresholds,

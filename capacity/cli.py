@@ -17,8 +17,11 @@ import sys
 import numpy as np
 
 from capacity.allocation import optimal_allocation
+from capacity.cli_common import (Parser, UsageError, conflict, fail, fmt_number, integer, number, parse_args, report,
+                                 show)
 from capacity.curves import FactsCurve, PowerLawCurve, TabulatedCurve
 from capacity.phase import facts_capacity_grid
+from capacity import calibrate_cli, popularity_cli
 from capacity.thresholds import MixingThresholds, critical_mixing_ratio, mixing_thresholds
 from capacity.units import (
     DEFAULT_BITS_PER_PARAMETER,
@@ -30,45 +33,53 @@ from capacity.units import (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exit status 2."""
+# Sizes the formulas stay finite and meaningful over; beyond them a number is a typo, not a model.
+MAX_PARAMS = 1e15
+MAX_BITS_PER_PARAMETER = 64.0
+MAX_GRID = 1000  # rows or columns of the phase diagram (a 1000 x 1000 grid is 8 MB)
 
-    def error(self, message: str):  # noqa: D102 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
-
-def _number(text: str) -> float:
+def _numbers(text: str, count: int, what: str) -> list[float]:
+    parts = [p.strip() for p in text.split(",")]
     try:
-        value = float(text)
+        values = [float(p) for p in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not np.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-    return value
+        values = []
+    if len(values) != count or not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"{show(text)}: must be {what}")
+    return values
 
 
 def _triple(text: str) -> tuple[float, float, float]:
-    parts = text.split(",")
-    if len(parts) != 3:
-        raise argparse.ArgumentTypeError(f"expected three comma-separated numbers C,A,alpha, got {text!r}")
-    return tuple(_number(p.strip()) for p in parts)  # type: ignore[return-value]
+    return tuple(_numbers(text, 3, "three comma-separated finite numbers C,A,alpha"))  # type: ignore[return-value]
 
 
 def _points(text: str) -> tuple[list[float], list[float]]:
     capacities, losses = [], []
     for item in text.split(","):
         if item.count(":") != 1:
-            raise argparse.ArgumentTypeError(f"expected capacity:loss pairs separated by commas, got {item!r}")
-        m, f = item.split(":")
-        capacities.append(_number(m))
-        losses.append(_number(f))
+            raise argparse.ArgumentTypeError(f"{show(text)}: must be comma-separated capacity:loss pairs")
+        m, f = _numbers(item.replace(":", ","), 2, "comma-separated capacity:loss pairs of finite numbers")
+        capacities.append(m)
+        losses.append(f)
     return capacities, losses
+
+
+def _joined(values) -> str:
+    return ",".join(fmt_number(v) for v in values)
 
 
 def _web_curve(args) -> PowerLawCurve | TabulatedCurve:
     if args.law is not None:
-        return PowerLawCurve(*args.law)
-    return TabulatedCurve(*args.web_points, convexify=args.convexify)
+        try:
+            return PowerLawCurve(*args.law)
+        except ValueError as exc:
+            raise UsageError("--law", _joined(args.law), str(exc)) from None
+    try:
+        return TabulatedCurve(*args.web_points, convexify=args.convexify)
+    except ValueError as exc:
+        points = ",".join(f"{fmt_number(m)}:{fmt_number(f)}" for m, f in zip(*args.web_points))
+        raise UsageError("--web-points", points, str(exc).replace("convexify=True", "--convexify")) from None
 
 
 def run_thresholds(args) -> dict:
@@ -118,14 +129,26 @@ def _print_thresholds(out: dict) -> None:
 
 def _law_from_args(args) -> WebLossLaw:
     C, A, alpha = args.law_nats
-    return WebLossLaw(C, A, alpha, loss_unit="nats", size_unit=args.size_unit, params_kind=args.params_kind)
+    try:
+        return WebLossLaw(C, A, alpha, loss_unit="nats", size_unit=args.size_unit, params_kind=args.params_kind)
+    except ValueError as exc:
+        raise UsageError("--law-nats", _joined(args.law_nats), str(exc)) from None
+
+
+def _knowledge_from_args(args) -> KnowledgeSet:
+    try:
+        return KnowledgeSet.from_token_statistics(args.people, args.tokens_per_person, args.bits_per_person)
+    except ValueError as exc:
+        raise UsageError("--people/--tokens-per-person/--bits-per-person",
+                         "/".join(map(fmt_number, (args.people, args.tokens_per_person, args.bits_per_person))),
+                         str(exc)) from None
 
 
 def run_predict(args) -> dict:
     law = _law_from_args(args)
     beta = args.bits_per_param
     curve = law.capacity_curve(beta)
-    knowledge = KnowledgeSet.from_token_statistics(args.people, args.tokens_per_person, args.bits_per_person)
+    knowledge = _knowledge_from_args(args)
     p, H = knowledge.groups[0].exposure_frequency, knowledge.entropy_bits
     M = float(capacity_bits(args.params, beta))
     r_crit = float(critical_mixing_ratio(curve, p, M))
@@ -178,11 +201,11 @@ def _print_predict(out: dict) -> None:
 def run_phase(args) -> dict:
     law = _law_from_args(args)
     curve = law.capacity_curve(args.bits_per_param)
-    knowledge = KnowledgeSet.from_token_statistics(args.people, args.tokens_per_person, args.bits_per_person)
-    if args.rows < 2 or args.cols < 2:
-        raise ValueError(f"--rows and --cols must be >= 2, got {args.rows} and {args.cols}")
+    knowledge = _knowledge_from_args(args)
     if not args.params_min < args.params_max:
-        raise ValueError(f"--params-min must be below --params-max, got {args.params_min:g} and {args.params_max:g}")
+        fail("--params-min", fmt_number(args.params_min), f"must be below --params-max {fmt_number(args.params_max)}")
+    if not args.ratio_min < args.ratio_max:
+        fail("--ratio-min", fmt_number(args.ratio_min), f"must be below --ratio-max {fmt_number(args.ratio_max)}")
     ratios = np.linspace(args.ratio_min, args.ratio_max, args.rows)
     params = np.geomspace(args.params_min, args.params_max, args.cols)
     stored = facts_capacity_grid(curve, knowledge, ratios[:, None], capacity_bits(params, args.bits_per_param)[None, :])
@@ -197,25 +220,32 @@ def _print_phase(out: dict) -> None:
     print(f"         {out['params'][0]:<.3g} ... {out['params'][-1]:.3g} parameters")
 
 
+POSITIVE = number(0, None, low_open=True)
+PARAMS = number(1, MAX_PARAMS)
+RATIO = number(0, 1, low_open=True, high_open=True)
+
+
 def _add_knowledge_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--law-nats", type=_triple, default=(PAPER_FINEWEB_EDU_LAW.irreducible, PAPER_FINEWEB_EDU_LAW.amplitude,
                    PAPER_FINEWEB_EDU_LAW.exponent), metavar="C,A,alpha",
                    help="web loss L(N) = C + A (N/size-unit)^-alpha in nats per token (default: the paper's FineWeb-Edu fit 1.769,4.952,0.283)")
-    p.add_argument("--size-unit", type=_number, default=1e6, help="parameters per unit of N in the law (default 1e6: N in millions)")
+    p.add_argument("--size-unit", type=number(0, MAX_PARAMS, low_open=True), default=1e6,
+                   help="parameters per unit of N in the law (default 1e6: N in millions)")
     p.add_argument("--params-kind", choices=["nonembedding", "total"], default="nonembedding",
                    help="which parameter count the law and --params use (default nonembedding)")
-    p.add_argument("--bits-per-param", type=_number, default=DEFAULT_BITS_PER_PARAMETER,
-                   help="capacity in bits per parameter (default 2.0, Allen-Zhu & Li)")
-    p.add_argument("--people", type=_number, required=True, help="number of items (people) in the knowledge set")
-    p.add_argument("--tokens-per-person", type=_number, required=True, help="mean tokens of one exposure (one biography)")
-    p.add_argument("--bits-per-person", type=_number, default=synbio_bits_per_person(),
+    p.add_argument("--bits-per-param", type=number(0, MAX_BITS_PER_PARAMETER, low_open=True),
+                   default=DEFAULT_BITS_PER_PARAMETER, help="capacity in bits per parameter (default 2.0, Allen-Zhu & Li)")
+    p.add_argument("--people", type=number(1, 1e12), required=True, help="number of items (people) in the knowledge set")
+    p.add_argument("--tokens-per-person", type=number(0, 1e7, low_open=True), required=True,
+                   help="mean tokens of one exposure (one biography)")
+    p.add_argument("--bits-per-person", type=number(0, 1e7, low_open=True), default=synbio_bits_per_person(),
                    help=f"entropy of one item in bits (default SynBio: {synbio_bits_per_person():.2f})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="capacity", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser = Parser(prog="capacity", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     t = sub.add_parser("thresholds", help="Theorem 4.3 thresholds in bits", description=run_thresholds.__doc__ or
                        "Theorem 4.3 thresholds for facts of frequency P and entropy H against a web curve, in bits.")
@@ -224,54 +254,66 @@ def build_parser() -> argparse.ArgumentParser:
     web.add_argument("--web-points", type=_points, metavar="M1:L1,M2:L2,...",
                      help="a tabulated convex web curve: capacity (bits):loss (bits per token) pairs")
     t.add_argument("--convexify", action="store_true", help="use the lower convex hull of --web-points")
-    t.add_argument("--frequency", type=_number, required=True, metavar="P",
+    t.add_argument("--frequency", type=POSITIVE, required=True, metavar="P",
                    help="exposure frequency of each fact per token of the knowledge data (without --mixing-ratio: "
                    "the facts' marginal value t itself)")
-    t.add_argument("--entropy", type=_number, required=True, metavar="H", help="total entropy of the facts in bits")
-    t.add_argument("--mixing-ratio", type=_number, metavar="R", help="share r of knowledge tokens in the mixture, in (0, 1)")
-    t.add_argument("--capacity", type=_number, metavar="M", help="the learner's capacity in bits")
+    t.add_argument("--entropy", type=POSITIVE, required=True, metavar="H", help="total entropy of the facts in bits")
+    t.add_argument("--mixing-ratio", type=RATIO, metavar="R", help="share r of knowledge tokens in the mixture, in (0, 1)")
+    t.add_argument("--capacity", type=POSITIVE, metavar="M", help="the learner's capacity in bits")
     t.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("predict", help="critical mixing ratio and model size for a model and a knowledge set",
                        description="Predict, before training, whether a knowledge set mixed at ratio r is learned by a "
                        "model of a given size (Theorem 4.3 with a power-law web loss).")
-    p.add_argument("--params", type=_number, required=True, help="model size in parameters (of --params-kind)")
-    p.add_argument("--mixing-ratio", type=_number, metavar="R", help="share r of knowledge tokens, in (0, 1)")
+    p.add_argument("--params", type=PARAMS, required=True, help="model size in parameters (of --params-kind)")
+    p.add_argument("--mixing-ratio", type=RATIO, metavar="R", help="share r of knowledge tokens, in (0, 1)")
     _add_knowledge_args(p)
+    calibrate_cli.add_predict_options(p)  # --calibration, --tokens: its own module
 
     ph = sub.add_parser("phase", help="text phase diagram over (mixing ratio, model size)",
                         description="Fraction of a knowledge set learned over a grid of mixing ratios and model sizes.")
-    ph.add_argument("--params-min", type=_number, default=1e6)
-    ph.add_argument("--params-max", type=_number, default=1e9)
-    ph.add_argument("--ratio-min", type=_number, default=0.05)
-    ph.add_argument("--ratio-max", type=_number, default=0.95)
-    ph.add_argument("--rows", type=int, default=19)
-    ph.add_argument("--cols", type=int, default=60)
+    ph.add_argument("--params-min", type=PARAMS, default=1e6, help="smallest model size, parameters (default 1e6)")
+    ph.add_argument("--params-max", type=PARAMS, default=1e9, help="largest model size, parameters (default 1e9)")
+    ph.add_argument("--ratio-min", type=RATIO, default=0.05, help="lowest mixing ratio, in (0, 1) (default 0.05)")
+    ph.add_argument("--ratio-max", type=RATIO, default=0.95, help="highest mixing ratio, in (0, 1) (default 0.95)")
+    ph.add_argument("--rows", type=integer(2, MAX_GRID), default=19, help="mixing ratios on the grid (default 19)")
+    ph.add_argument("--cols", type=integer(2, MAX_GRID), default=60, help="model sizes on the grid (default 60)")
     _add_knowledge_args(ph)
+    popularity_cli.add_parser(sub)  # its own module: Algorithm 1 over a model family
+    calibrate_cli.add_parser(sub)  # its own module: fit a critical-ratio predictor on a results table
     return parser
+
+
+def _check_combinations(args) -> None:
+    """Refuse flags that the command would ignore."""
+    if args.command == "thresholds" and args.convexify and args.law is not None:
+        conflict("--convexify", None, f"--law {_joined(args.law)}", "it applies to --web-points only")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     runners = {
         "thresholds": (run_thresholds, _print_thresholds),
-        "predict": (run_predict, _print_predict),
+        "predict": calibrate_cli.wrap_predict(run_predict, _print_predict),
         "phase": (run_phase, _print_phase),
+        "popularity-threshold": (popularity_cli.run, popularity_cli.show),
+        "calibrate": (calibrate_cli.run, calibrate_cli.show),
     }
-    compute, show = runners[args.command]
+    if args.command is None:
+        return report("capacity", UsageError("COMMAND", None, f"required: one of {', '.join(runners)}"))
+    compute, show_result = runners[args.command]
     try:
+        _check_combinations(args)
         out = compute(args)
-    except ValueError as exc:
-        print(f"capacity {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, OSError) as exc:
+        return report(f"capacity {args.command}", exc)
     if args.json:
         print(json.dumps(out))
     else:
-        show(out)
+        show_result(out)
     return 0
 
 

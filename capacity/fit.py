@@ -350,7 +350,7 @@ class PopularityThreshold:
 
 
 def threshold_popularity(popularity, correct, target: float = 0.6, max_failures: int = 5) -> PopularityThreshold:
-    """The paper's Algorithm 1 (PAPER.md section 3, our reading), for PopQA-style data.
+    """The paper's Algorithm 1 (arXiv 2505.18091, Section 5 and its appendix; our reading), for PopQA-style data.
 
     1. Sort the questions by popularity, descending. Questions of equal popularity form one step,
        so the result does not depend on the order of ties.
@@ -378,15 +378,16 @@ def threshold_popularity(popularity, correct, target: float = 0.6, max_failures:
     step_end = np.flatnonzero(np.append(pop_sorted[1:] != pop_sorted[:-1], True))
     cumulative = np.cumsum(ok_sorted)[step_end] / (step_end + 1)
 
-    threshold, failures, stopped = None, 0, False
-    for value, acc in zip(pop_sorted[step_end], cumulative):
-        if acc >= tgt:
-            threshold = float(value)
-        else:
-            failures += 1
-            if failures > n_fail_max:
-                stopped = True
-                break
+    # The walk of step 3, vectorised (bootstraps call this thousands of times on PopQA-sized data):
+    # it covers the steps before the one where the failure count first exceeds the tolerance.
+    meets = cumulative >= tgt
+    failures_so_far = np.cumsum(~meets)
+    over = np.flatnonzero(failures_so_far > n_fail_max)
+    stopped = bool(over.size)
+    end = int(over[0]) if stopped else meets.size
+    failures = int(failures_so_far[over[0]] if stopped else failures_so_far[-1])
+    met_steps = np.flatnonzero(meets[:end])
+    threshold = float(pop_sorted[step_end][met_steps[-1]]) if met_steps.size else None
     met = threshold is not None
     return PopularityThreshold(
         threshold_popularity=threshold if met else float(pop_sorted[-1]),

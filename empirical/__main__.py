@@ -2,13 +2,15 @@
 
 Each command lives in its own module exposing ``add_arguments(parser)`` and ``run(args) -> int``;
 modules are imported lazily so that ``python -m empirical synbio`` does not pay for torch.
-A ``ValueError`` from any command is a user error: one line on stderr, exit status 2.
+A ``ValueError`` (or an ``OSError``) from any command is a user error: one line on stderr, exit status 2,
+in the form ``python -m empirical COMMAND: error: <flag or file> <value>: <what is allowed>``.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
+
+from capacity.cli_common import Parser, UsageError, parse_args, report
 
 COMMANDS = {
     "synbio": ("empirical.synbio_cli", "print SynBio exposures (rendered biographies) as text or JSON lines"),
@@ -16,12 +18,17 @@ COMMANDS = {
     "train": ("empirical.train_cli", "train one GPT-NeoX model on a mixture and print result rows"),
     "sweep": ("empirical.sweep_cli", "run a named sweep of training runs into a results table"),
     "results": ("empirical.results_cli", "summarise a results table"),
+    "popqa-eval": ("empirical.popqa_cli", "answer a PopQA-style question file with a local Hugging Face model, "
+                   "writing the CSV of capacity popularity-threshold"),
 }
 
 
+PROG = "python -m empirical"
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="python -m empirical", description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = Parser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = None
     for name, (module_name, help_text) in COMMANDS.items():
@@ -33,19 +40,19 @@ def main(argv: list[str] | None = None) -> int:
             except ModuleNotFoundError as exc:
                 if exc.name != module_name:
                     raise
-                parser.error(f"command {name!r} is not available in this version")
+                return report(PROG, UsageError("COMMAND", name, "is not available in this version"))
             chosen.add_arguments(command_parser)
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
+    if isinstance(args, int):
+        return args
     if args.command is None:
-        parser.print_help()
-        return 2
+        return report(PROG, UsageError("COMMAND", None, f"required: one of {', '.join(COMMANDS)}"))
     try:
         return int(chosen.run(args) or 0)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):
+            return 0
+        return report(f"{PROG} {args.command}", exc)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,11 @@ import argparse
 import json
 import time
 
+from capacity.cli_common import UsageError, fail, integer
 from empirical.corpus import SPLITS, EmbeddedCorpus, load_corpus, token_stats, tokenize_corpus
+
+
+MAX_SAMPLE = 1_000_000  # documents printed by --sample
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,14 +20,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="with --info: print the manifest as JSON")
     parser.add_argument("--corpus", default="default",
                         help="default, default:SOURCE[,SOURCE], folder:PATH, hf:NAME[:CONFIG], fineweb-edu, pile")
-    parser.add_argument("--split", default="train", help=f"one of {', '.join(SPLITS)} (default train)")
-    parser.add_argument("--sample", type=int, default=0, metavar="K", help="print the first K documents of the split")
+    parser.add_argument("--split", choices=SPLITS, default="train", help=f"one of {', '.join(SPLITS)} (default train)")
+    parser.add_argument("--sample", type=integer(0, MAX_SAMPLE), default=0, metavar="K",
+                        help=f"print the first K documents of the split (at most {MAX_SAMPLE:,})")
     parser.add_argument("--tokenize", action="store_true",
                         help="tokenize the split (cached under $PHASEMIX_CACHE) and print its token counts")
     parser.add_argument("--tokenizer", default="pythia",
                         help="pythia, bpe-<vocab size>, hf:REPO or a tokenizer.json path (default pythia)")
-    parser.add_argument("--max-documents", type=int, default=None,
+    parser.add_argument("--max-documents", type=integer(1, 10**9), default=None,
                         help="hub corpora: read this many records of the stream (default 100000)")
+
+
+def _check_combinations(args: argparse.Namespace, hub: bool) -> None:
+    """Refuse flags this call would ignore."""
+    if args.json and not args.info:
+        fail("--json", None, "needs --info (only the manifest has a JSON form)")
+    if args.max_documents is not None and not hub:
+        fail("--max-documents", args.max_documents, f"applies to hub corpora only, not --corpus {args.corpus}")
+    if args.tokenizer != "pythia" and not args.tokenize:
+        fail("--tokenizer", args.tokenizer, "applies with --tokenize only")
 
 
 def _print_info(corpus: EmbeddedCorpus) -> None:
@@ -54,19 +69,17 @@ def _print_info(corpus: EmbeddedCorpus) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.split not in SPLITS:
-        raise ValueError(f"--split must be one of {SPLITS}, got {args.split!r}")
-    if args.sample < 0:
-        raise ValueError(f"--sample must be >= 0, got {args.sample}")
-    if args.max_documents is not None and args.max_documents < 1:
-        raise ValueError(f"--max-documents must be >= 1, got {args.max_documents}")
     hub = args.corpus.startswith("hf:") or args.corpus in ("fineweb-edu", "pile")
+    _check_combinations(args, hub)
     kwargs = {"max_documents": args.max_documents} if hub and args.max_documents else {}
-    corpus = load_corpus(args.corpus, **kwargs)
+    try:
+        corpus = load_corpus(args.corpus, **kwargs)
+    except ValueError as exc:
+        raise UsageError("--corpus", args.corpus, str(exc)) from None
     did_something = False
     if args.info:
         if not isinstance(corpus, EmbeddedCorpus):
-            raise ValueError(f"--info describes the embedded corpus, not {args.corpus!r}; use --tokenize for counts")
+            fail("--info", None, f"describes the embedded corpus, not --corpus {args.corpus}; use --tokenize for counts")
         if args.json:
             print(json.dumps(corpus.manifest, indent=1, ensure_ascii=False))
         else:
@@ -82,7 +95,10 @@ def run(args: argparse.Namespace) -> int:
     if args.tokenize:
         from empirical.tokenizer import load_tokenizer
 
-        loaded = load_tokenizer(args.tokenizer)
+        try:
+            loaded = load_tokenizer(args.tokenizer)
+        except ValueError as exc:
+            raise UsageError("--tokenizer", args.tokenizer, str(exc)) from None
         start = time.perf_counter()
         tokens = tokenize_corpus(corpus, args.split, loaded)
         stats = token_stats(tokens, loaded.info.eos_id)
@@ -92,5 +108,5 @@ def run(args: argparse.Namespace) -> int:
               f"({time.perf_counter() - start:.1f} s, cached)")
         did_something = True
     if not did_something:
-        raise ValueError("nothing to do: pass --info, --sample K or --tokenize")
+        fail("--info/--sample/--tokenize", None, "none given: pass one of them")
     return 0

@@ -261,4 +261,15 @@ def make_knowledge(kind: str, tokenizer: Any | None, *, people: int = 1000, seed
         return SynBio(config, tokenizer, eot_id)
     if kind in ("slope", "max"):
         return make_task(kind, tokenizer, eot_id, seed=seed, eval_items=eval_items)
+    if kind.startswith(("slope:", "max:")):  # a smaller task for small models (empirical.config.task_parameter)
+        from empirical.config import task_parameter
+        value = task_parameter(kind)
+        if value is None:
+            raise ValueError(f"knowledge {kind!r}: expected 'slope:M' with M in [9, 99] or 'max:N' with N in [2, 30]")
+        size = {"max_value": value} if kind.startswith("slope:") else {"count": value}
+        return make_task(kind.split(":")[0], tokenizer, eot_id, seed=seed, eval_items=eval_items, **size)
+    if kind.startswith("facts:"):  # a user's facts file (docs/FACTS.md); ``people`` keeps its first entities
+        from empirical.facts import make_facts
+        return make_facts(kind, tokenizer, people=people, seed=seed, subsample_rho=subsample_rho, ckm_tau=ckm_tau,
+                          eot_id=eot_id)
     raise ValueError(f"unknown knowledge kind {kind!r}: choose one of {KNOWLEDGE_KINDS}")

@@ -8,6 +8,7 @@ global norm) and, when runs differ, the learning rate. ``StackedAdamW`` does bot
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -42,27 +43,75 @@ def decays(param: torch.Tensor) -> bool:
 
 
 class StackedAdamW:
-    """AdamW over parameters shaped (K, ...), with per-model learning rates and gradient clipping."""
+    """AdamW over parameters shaped (K, ...), with per-model learning rates and gradient clipping.
+
+    The parameters, their gradients and Adam's moments live in flat (K, P) fp32 buffers (the
+    parameters become views into them, matrices first), so one step is a dozen whole-model
+    operations rather than a dozen per parameter tensor: on CPU the per-tensor loop over a small
+    model's ~50 tensors cost more than the arithmetic. ``zero_grad`` zeroes the gradient buffer in
+    place and autograd accumulates into it. If a parameter's storage or gradient was replaced
+    (``model.to(device)`` after construction, a gradient assigned by hand), the step falls back to
+    the same arithmetic per tensor, so results never depend on which path ran.
+    """
 
     def __init__(self, params, n_models: int, config: OptimConfig):
         self.config = config
         self.n_models = n_models
-        self.params = []
-        self.decay = []
+        params = [p for p in params if p.requires_grad]
+        if not params:
+            raise ValueError("StackedAdamW needs at least one parameter that requires grad, got none")
         for p in params:
-            if p.requires_grad:
-                self.params.append(p)
-                self.decay.append(decays(p))
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+            if p.shape[0] != n_models:
+                raise ValueError(f"every parameter needs a leading model axis of {n_models}, got shape {tuple(p.shape)}")
+        if n_models > 1:
+            # Model k's slice of a parameter is contiguous but the K slices are a buffer row apart,
+            # so autograd notes once that the gradient it accumulates into is not dense; the
+            # accumulation is in place and correct, and the note would only alarm.
+            warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout contract")
+        self.params = params  # in the caller's order, as the per-model state lists (checkpoints)
+        self.decay = [decays(p) for p in params]
+        # Matrices (decayed) first in the buffers: weight decay is then one operation on a slice.
+        sizes = [p[0].numel() for p in params]
+        offsets, offset = {}, 0
+        for i in sorted(range(len(params)), key=lambda i: not self.decay[i]):
+            offsets[i], offset = offset, offset + sizes[i]
+        self.n_decayed = sum(n for n, d in zip(sizes, self.decay) if d)
+        first = params[0]
+        make = lambda: torch.zeros(n_models, offset, dtype=first.dtype, device=first.device)  # noqa: E731
+        self.flat_param, self.flat_grad, self.flat_exp_avg, self.flat_exp_avg_sq = make(), make(), make(), make()
+        self._param_views, self._grad_views, self.exp_avg, self.exp_avg_sq = [], [], [], []
+        with torch.no_grad():
+            for i, (p, n) in enumerate(zip(params, sizes)):
+                def view(buf, start=offsets[i], n=n, shape=p.shape):
+                    return buf[:, start:start + n].view(shape)
+                pv = view(self.flat_param)
+                pv.copy_(p)
+                p.data = pv  # the parameter is now a view of the flat buffer
+                if p.grad is not None:
+                    view(self.flat_grad).copy_(p.grad)
+                p.grad = view(self.flat_grad)
+                self._param_views.append(pv)
+                self._grad_views.append(p.grad)
+                self.exp_avg.append(view(self.flat_exp_avg))
+                self.exp_avg_sq.append(view(self.flat_exp_avg_sq))
         self.step_count = 0
 
+    def _flat(self) -> bool:
+        """Whether every parameter and gradient is still the view this optimiser made."""
+        return all(p.grad is g and p.data_ptr() == v.data_ptr()
+                   for p, g, v in zip(self.params, self._grad_views, self._param_views))
+
     def zero_grad(self) -> None:
+        if self._flat():
+            self.flat_grad.zero_()
+            return
         for p in self.params:
             p.grad = None
 
     def grad_norms(self) -> torch.Tensor:
         """Each model's global gradient norm, shape (K,)."""
+        if self._flat():
+            return torch.linalg.vector_norm(self.flat_grad, dim=1)
         squares = torch.zeros(self.n_models, dtype=torch.float32, device=self.params[0].device)
         for p in self.params:
             if p.grad is not None:
@@ -72,6 +121,8 @@ class StackedAdamW:
     @torch.no_grad()
     def step(self, lrs: torch.Tensor) -> torch.Tensor:
         """One update with learning rate lrs[k] for model k; returns the pre-clip gradient norms (K,)."""
+        if lrs.shape != (self.n_models,):
+            raise ValueError(f"lrs must have shape ({self.n_models},), got {tuple(lrs.shape)}")
         cfg = self.config
         norms = self.grad_norms()
         # torch's clip_grad_norm_: scale by clip / (norm + 1e-6) when that is below 1.
@@ -81,14 +132,21 @@ class StackedAdamW:
         bias1 = 1.0 - cfg.beta1**t
         bias2_sqrt = math.sqrt(1.0 - cfg.beta2**t)
         lrs = lrs.to(dtype=self.params[0].dtype, device=self.params[0].device)
-        for p, m, v, decay in zip(self.params, self.exp_avg, self.exp_avg_sq, self.decay):
-            if p.grad is None:
-                continue
+        if self._flat():
+            groups = [(self.flat_param, self.flat_grad, self.flat_exp_avg, self.flat_exp_avg_sq, None)]
+        else:
+            groups = [(p, p.grad, m, v, decay)
+                      for p, m, v, decay in zip(self.params, self.exp_avg, self.exp_avg_sq, self.decay)
+                      if p.grad is not None]
+        for p, grad, m, v, decay in groups:
             shape = (self.n_models,) + (1,) * (p.dim() - 1)
-            g = p.grad * scale.view(shape).to(p.grad.dtype)
+            g = grad * scale.view(shape).to(grad.dtype)
             lr = lrs.view(shape)
-            if decay and cfg.weight_decay:
-                p.mul_(1.0 - lr * cfg.weight_decay)
+            if cfg.weight_decay:
+                if decay is None:  # the flat buffers: the decayed matrices are the leading columns
+                    p[:, :self.n_decayed].mul_(1.0 - lr * cfg.weight_decay)
+                elif decay:
+                    p.mul_(1.0 - lr * cfg.weight_decay)
             m.lerp_(g, 1.0 - cfg.beta1)
             v.mul_(cfg.beta2).addcmul_(g, g, value=1.0 - cfg.beta2)
             # torch.optim.AdamW's arithmetic, so that K = 1 matches it to the last bit.

@@ -82,15 +82,15 @@ class RunData:
 
     def eval_items(self, max_people: int, templates: str) -> list[EvalItem]:
         """The run's exact-match items: ``max_people`` people drawn with a fixed seed (0: all), each
-        item tagged with its person's power-law group. Power-law runs should evaluate everyone
+        item tagged with its person's power-law group; for a reasoning task, its first ``max_people``
+        held-out questions (never generated in training), each once per template (``templates``). Power-law runs should evaluate everyone
         (``eval.people = 0``), so that every group's accuracy covers all of its people."""
         key = ("items", max_people, templates)
         if key not in self._cache:
             n = self.knowledge.num_items
-            if n is None:  # a task: its held-out instances
-                raw = self.knowledge.evaluation_items()
-                if max_people:
-                    raw = raw[:max_people]
+            if n is None:  # a task: its first ``max_people`` held-out questions (0: all), fresh instances
+                held_out = self.knowledge.held_out.shape[0]
+                raw = self.knowledge.evaluation_items(range(min(max_people or held_out, held_out)))
             else:
                 rng = np.random.default_rng(EVAL_SEED)
                 people = np.arange(n) if not max_people or max_people >= n else np.sort(rng.choice(n, max_people, replace=False))

@@ -2,13 +2,14 @@
 
 Writing. ``append_rows`` takes an exclusive ``flock`` on the file itself, so concurrent writers
 (processes of one sweep, or two sweeps on one file) append one after another and no row is lost or
-duplicated. A batch is one byte string written with O_APPEND and fsynced. A row counts as written
-only when its newline is: a writer killed mid-write leaves at most a *torn tail*, bytes after the
-last newline. Under the lock no live writer is mid-write, so those bytes are a strict prefix of a
-row whose writer died; the next writer truncates the file back to its last newline before writing,
-which removes no complete row (every complete row ends at or before that newline) and keeps the
-torn bytes from being glued to the next row. Atomicity is per row: a writer killed during a batch
-may leave the batch's first rows complete.
+duplicated. A batch is one byte string written with O_APPEND and fsynced. A writer killed mid-write
+leaves at most a *torn tail*, bytes after the last newline. Under the lock no live writer is
+mid-write, so those bytes are a strict prefix of a row whose writer died; the next writer truncates
+the file back to its last newline before writing, which removes no complete row (every complete row
+ends at or before that newline) and keeps the torn bytes from being glued to the next row. The one
+exception is a tail that is a whole row lacking only its newline (it parses as a row of ours, which
+no strict prefix of one does): it is read as a row, and the next writer adds its newline. Atomicity
+is per row: a writer killed during a batch may leave the batch's first rows complete.
 
 Every line is ``{"schema":"phasemix.results/1",...}``: the schema first, then the row's keys
 sorted. Keeping the schema first lets a torn tail be recognised as ours, and a file whose first
@@ -65,6 +66,12 @@ def _plain(value: Any, where: str) -> Any:
         return _plain(value.item(), where)  # a numpy scalar
     raise ValueError(f"row value {where} must be JSON data (number, string, bool, None, list, dict), "
                      f"got {type(value).__name__}")
+
+
+def json_data(value: Any) -> Any:
+    """value as plain JSON data (what ``json.dumps(..., allow_nan=False)`` accepts): non-finite floats
+    become None, numpy scalars Python numbers; ValueError for anything that is not data."""
+    return _plain(value, "value")
 
 
 def encode_row(row: dict) -> bytes:
@@ -135,7 +142,19 @@ def _check_ours(path: Path, fd: int, size: int) -> int:
         if not _could_be_ours(tail):
             raise ResultsFileError(path, _count_lines(fd, keep) + 1,
                                    f"unterminated last line {tail[:40]!r} is not a {SCHEMA} row; not appending")
+        if _complete_row(path, os.pread(fd, size - keep, keep)) is not None:
+            return size  # a whole row that lacks only its newline: kept (the caller adds the newline)
     return keep
+
+
+def _complete_row(path: Path, tail: bytes) -> dict | None:
+    """The row that bytes after the last newline hold when they are a whole row of ours (only its
+    newline missing: a writer killed between the row and its newline, or a file edited by hand), else
+    None. No strict prefix of a row parses as a JSON object, so a torn row is never taken for whole."""
+    try:
+        return _parse_line(path, 0, tail)
+    except ResultsFileError:
+        return None
 
 
 def _count_lines(fd: int, end: int) -> int:
@@ -165,6 +184,8 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         keep = _check_ours(path, fd, size) if size else 0
+        if size and keep == size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # end the complete last row that lacked its newline
         if keep < size:
             os.ftruncate(fd, keep)  # a dead writer's torn tail (module docstring)
             warnings.warn(f"{path}: removed {size - keep} bytes of an incomplete row left by a killed writer",
@@ -224,7 +245,9 @@ def read_rows(path: str | Path) -> list[dict]:
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline
     rows = [_parse_line(path, i + 1, line) for i, line in enumerate(lines)]
-    if tail:
+    if tail and (whole := _complete_row(path, tail)) is not None:
+        rows.append(whole)
+    elif tail:
         if not _could_be_ours(tail):
             raise ResultsFileError(path, len(lines) + 1, f"unterminated last line {tail[:40]!r} is not a {SCHEMA} row")
         warnings.warn(f"{path}, line {len(lines) + 1}: skipped an incomplete row ({len(tail)} bytes without "

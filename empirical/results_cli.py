@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from capacity.cli_common import UsageError, input_file
 from empirical.results import group_rows, read_rows
 
 FORMATS = ("table", "csv", "json")
@@ -28,7 +29,7 @@ SHORT_ID = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, help="a results table (JSON lines)")
+    parser.add_argument("path", type=input_file, metavar="RESULTS", help="a results table (JSON lines)")
     parser.add_argument("--format", default="table", choices=FORMATS,
                         help="table (aligned text), csv, or json (one JSON object per line; with --run the rows as stored)")
     parser.add_argument("--run", metavar="RUN_ID", help="print this run's rows (a unique prefix of its id is enough)")
@@ -43,8 +44,22 @@ def _cell(value) -> str:
 
 
 def _step(row: dict) -> int:
-    step = row.get("step")
-    return step if isinstance(step, int) else -1
+    return row["step"]  # checked by checked_rows
+
+
+def checked_rows(path: Path) -> list[dict]:
+    """The table's rows, each with a whole-number step >= 0: a row without one cannot be placed on a
+    run's curve, so the table is refused with the file, the line and the value, not read half-way."""
+    try:
+        rows = read_rows(path)
+    except IsADirectoryError:
+        raise UsageError(str(path), None, "is a directory, expected a results file") from None
+    for line, row in enumerate(rows, start=1):  # read_rows refuses blank lines, so rows are lines
+        step = row.get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            value = "missing" if "step" not in row else json.dumps(step)
+            raise UsageError(f"{path}, line {line}: step", value, "must be a whole number >= 0")
+    return rows
 
 
 def _sort_key(row: dict) -> tuple:
@@ -80,9 +95,7 @@ def _find_run(runs: dict[str, list[dict]], wanted: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.path.is_file():
-        raise ValueError(f"no results file at {args.path}")
-    stored = read_rows(args.path)
+    stored = checked_rows(args.path)
     runs = {run_id: sorted(rows, key=_step) for run_id, rows in group_rows(stored).items()}
     if args.run is not None:
         run_id = _find_run(runs, args.run)

@@ -12,11 +12,17 @@ Runs are packed into groups (``train_group``: K models as one stacked program, i
 everything but their data and seed: architecture, batch, budget, schedule, evaluation points, sequence
 length, tokenizer, optimiser settings other than the peak rate, and the step they resume from. A group
 that fails is retried run by run, so one bad config costs only itself; a run that fails is recorded
-(``work_dir/failures.jsonl`` and ``<run_id>/error.txt``) and the others go on.
+(``work_dir/failures.jsonl`` and ``<run_id>/error.txt``) and the others go on. A run whose training
+diverges (``empirical.divergence``) is recorded the same way, with the step and the loss, and gets no
+row past its last healthy evaluation point; the other members of its group go on from their
+checkpoints. A damaged checkpoint is set aside and its run alone starts again
+(``empirical.checkpoint``).
 
-A worker locks its runs' folders while it trains them (``fcntl.flock``), so two sweeps over the same
-work folder (two terminals, or a stale worker) never train one run twice at once; the one that waits
-re-reads the table and skips what the other finished.
+A worker locks each of its runs while it trains them (``fcntl.flock``), both in the results table's
+lock folder (``<results>.locks/<run_id>.lock``) and in the run's work folder, so two sweeps on one
+table (whatever their work folders) or on one work folder (two terminals, or a stale worker) never
+train one run twice at once; the one that waits re-reads the table and skips what the other
+finished, and never appends a row the table already holds.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import fcntl
 import json
 import os
 import signal
+import sys
 import time
 import traceback
 from collections import defaultdict
@@ -62,16 +69,24 @@ def is_complete(config: TrainConfig, present: dict[str, set[int]]) -> bool:
     return config.steps in present.get(config.run_id, ())
 
 
-def checkpoint_step(run_dir: Path) -> int:
-    """The step a run would resume from (0 without a checkpoint). mmap: reads only the header."""
-    from empirical.train import CHECKPOINT
+def checkpoint_step(run_dir: Path, steps: int | None = None, *, warn: bool = False) -> int:
+    """The step a run would resume from: 0 without a checkpoint, and 0 for a damaged one or one whose
+    step lies beyond the run's budget ``steps`` (training sets it aside and starts again); ``warn``
+    prints one line about such a file. Reads only the header (mmap), and never runs code from it."""
+    from empirical.checkpoint import CHECKPOINT, CheckpointError, check_step, load
 
     path = run_dir / CHECKPOINT
-    if not path.exists():
+    if not os.path.lexists(path):
         return 0
-    import torch
-
-    return int(torch.load(path, map_location="cpu", mmap=True, weights_only=False)["step"])
+    try:
+        state = load(path, mmap=True)
+        if steps is not None:
+            check_step(path, state, steps)
+        return state["step"]
+    except CheckpointError as error:
+        if warn:
+            print(f"warning: {error}; it will be set aside when the run trains", file=sys.stderr, flush=True)
+        return 0
 
 
 # --- packing ---------------------------------------------------------------------------------------
@@ -129,13 +144,19 @@ def estimated_flops(config: TrainConfig) -> float:
 
 
 # --- executing one group ---------------------------------------------------------------------------
+def lock_dir(results: Path) -> Path:
+    """The folder of per-run lock files of a results table (``<results>.locks``)."""
+    return results.with_name(results.name + ".locks")
+
+
 @contextlib.contextmanager
-def _locked(dirs: Sequence[Path]):
+def _locked(paths: Sequence[Path]):
+    """Hold an exclusive flock on each lock file (created when missing) until the block ends."""
     handles = []
     try:
-        for d in sorted(dirs):  # one global order: two workers never deadlock
-            d.mkdir(parents=True, exist_ok=True)
-            handle = open(d / ".lock", "a")
+        for path in sorted(paths):  # one global order: two workers never deadlock
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(path, "a")
             fcntl.flock(handle, fcntl.LOCK_EX)
             handles.append(handle)
         yield
@@ -144,19 +165,37 @@ def _locked(dirs: Sequence[Path]):
             handle.close()
 
 
+def _task_locks(task: Task) -> list[Path]:
+    """A run is locked twice: in its results table (two sweeps on one table, whatever their work
+    folders, never train it at once) and in its work folder (two sweeps on one folder, whatever their
+    tables, never write its checkpoint at once). Lock files are never deleted: removing one while
+    another process waits on it would let a third lock a new file of the same name."""
+    locks = lock_dir(Path(task.results))
+    return [locks / f"{rid}.lock" for rid in task.run_ids] + [Path(d) / ".lock" for d in task.run_dirs]
+
+
 def _annotate(row: dict, task: Task, k: int, group_size: int) -> dict:
     return {**row, "sweep": task.sweep, "role": task.roles[k], "group_size": group_size}
 
 
 def _record_failure(task: Task, indices: Sequence[int], error: BaseException) -> dict:
+    from empirical.results import json_data
+    from empirical.train import DivergedError
+
     text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    message = f"{type(error).__name__}: {error}"
+    record = {"time": time.time(), "sweep": task.sweep, "run_ids": [task.run_ids[k] for k in indices],
+              "reason": "diverged" if isinstance(error, DivergedError) else "error", "error": message}
+    if isinstance(error, DivergedError):
+        # Non-finite losses are stored as null (JSON has no NaN); the message keeps their text.
+        record.update(step=error.step, losses=dict(zip(error.run_ids, error.losses)))
     for k in indices:
         Path(task.run_dirs[k]).mkdir(parents=True, exist_ok=True)
-        (Path(task.run_dirs[k]) / "error.txt").write_text(text)
-    record = {"time": time.time(), "sweep": task.sweep, "run_ids": [task.run_ids[k] for k in indices],
-              "error": f"{type(error).__name__}: {error}", "traceback": text}
+        (Path(task.run_dirs[k]) / "error.txt").write_text(message + "\n\n" + text)
+    record["traceback"] = text
+    line = json.dumps(json_data(record), allow_nan=False)
     with open(Path(task.work_dir) / "failures.jsonl", "a") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(line + "\n")
     return record
 
 
@@ -165,9 +204,11 @@ def _train_members(task: Task, indices: list[int]) -> None:
 
     configs = [TrainConfig.from_dict(task.configs[k]) for k in indices]
     results = Path(task.results)
+    present = rows_present(results)  # rows of an earlier attempt (another work folder) are not appended twice
 
     def on_rows(j: int, rows: list[dict]) -> None:
-        append_rows(results, [_annotate(r, task, indices[j], len(indices)) for r in rows])
+        new = [r for r in rows if r["step"] not in present.get(r["run_id"], ())]
+        append_rows(results, [_annotate(r, task, indices[j], len(indices)) for r in new])
 
     all_rows = train_group(configs, [task.run_dirs[k] for k in indices], device=task.device, progress=False,
                            on_rows=on_rows)
@@ -179,29 +220,40 @@ def _train_members(task: Task, indices: list[int]) -> None:
         append_rows(results, missing)
 
 
+def _train_or_record(task: Task, todo: list[int], failures: list[dict]) -> None:
+    """Train the runs ``todo`` of the task as one group. Runs that diverge are recorded and the others
+    go on from their checkpoints; a group that fails otherwise is retried run by run, so one bad
+    config costs only itself."""
+    from empirical.train import DivergedError
+
+    try:
+        _train_members(task, todo)
+    except DivergedError as error:
+        diverged = [todo[j] for j in error.members]
+        failures.append(_record_failure(task, diverged, error))
+        rest = [k for k in todo if k not in diverged]
+        if rest:
+            _train_or_record(task, rest, failures)
+    except Exception as error:  # noqa: BLE001 - recorded, and the runs retried alone
+        if len(todo) == 1:
+            failures.append(_record_failure(task, todo, error))
+        else:
+            for k in todo:
+                _train_or_record(task, [k], failures)
+
+
 def execute(task: Task) -> dict:
     """Train one group (in whichever process or Ray worker runs it); never raises for a run's error."""
     import torch
 
     torch.set_num_threads(task.threads)
     started = time.perf_counter()
-    dirs = [Path(d) for d in task.run_dirs]
-    failures = []
-    with _locked(dirs):
+    failures: list[dict] = []
+    with _locked(_task_locks(task)):
         present = rows_present(Path(task.results))  # another sweep may have finished some meanwhile
         todo = [k for k, c in enumerate(task.configs) if not is_complete(TrainConfig.from_dict(c), present)]
         if todo:
-            try:
-                _train_members(task, todo)
-            except Exception as error:  # noqa: BLE001 - recorded, and the runs retried alone
-                if len(todo) == 1:
-                    failures.append(_record_failure(task, todo, error))
-                else:
-                    for k in todo:
-                        try:
-                            _train_members(task, [k])
-                        except Exception as solo_error:  # noqa: BLE001
-                            failures.append(_record_failure(task, [k], solo_error))
+            _train_or_record(task, todo, failures)
     failed = {rid for f in failures for rid in f["run_ids"]}
     ids = task.run_ids
     trained = [ids[k] for k in todo if ids[k] not in failed]
@@ -242,7 +294,7 @@ def plan(sweep: Sweep, results: Path, work_dir: Path, workers: int, max_group: i
     """Tasks for the runs not yet complete, and the number already complete."""
     present = rows_present(results)
     pending = [run for run in sweep.runs if not is_complete(run.config, present)]
-    steps = [checkpoint_step(work_dir / run.run_id) for run in pending]
+    steps = [checkpoint_step(work_dir / run.run_id, run.config.steps) for run in pending]
     groups = pack(pending, steps, max_group if group else 1)
     threads = max(1, available_cores() // workers)
     tasks = [Task(configs=[pending[i].config.to_dict() for i in members], roles=[pending[i].role for i in members],
@@ -276,6 +328,15 @@ def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = N
     results = Path(results)
     work_dir = Path(work_dir) if work_dir is not None else results.with_suffix(".runs")
     work_dir.mkdir(parents=True, exist_ok=True)
+    from empirical.init import dependency_stages
+    stages = dependency_stages(sweep.runs)
+    if len(stages) > 1:  # runs that continue another run of the sweep (init_from "run:<id>") train after it
+        parts = [run_sweep(Sweep(sweep.name, tuple(stage), sweep.description, sweep.meta), results, work_dir,
+                           workers=workers, engine=engine, group=group, max_group=max_group, ray_address=ray_address,
+                           device=device, gpus_per_task=gpus_per_task, progress=progress) for stage in stages]
+        return SweepReport(total=len(sweep.runs), skipped=sum(r.skipped for r in parts),
+                           completed=sum(r.completed for r in parts), failed=[f for r in parts for f in r.failed],
+                           errors=[e for r in parts for e in r.errors], seconds=sum(r.seconds for r in parts))
     started = time.perf_counter()
     tasks, skipped = plan(sweep, results, work_dir, workers, max_group, group, device)
     n_pending = sum(len(t.configs) for t in tasks)
@@ -339,17 +400,35 @@ def _executor(engine: str, workers: int, ray_address: str | None, threads: int, 
                                  initializer=_worker_init, initargs=(threads,)) as pool:
             yield lambda task: pool.submit(execute, task)
         return
+    ray_environment()  # before Ray is imported: it reads the usage-stats switch at import and init
     try:
         import ray
     except ImportError:
         raise ValueError("engine 'ray' needs Ray: pip install 'phasemix[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        kwargs = {"address": ray_address} if ray_address else {"num_cpus": available_cores()}
-        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+        ray.init(**ray_init_kwargs(ray_address))
     remote = ray.remote(execute).options(num_cpus=threads, num_gpus=gpus_per_task, max_retries=0)
     try:
         yield lambda task: remote.remote(task).future()
     finally:
         if started_here:
             ray.shutdown()
+
+
+RAY_DASHBOARD_ENV = "PHASEMIX_RAY_DASHBOARD"  # set to 1 to start Ray's dashboard with a local cluster
+
+
+def ray_environment(environ: dict | None = None) -> None:
+    """Turn Ray's usage statistics off unless the user chose (RAY_USAGE_STATS_ENABLED already set):
+    they report to a remote server, and collecting them probes cloud metadata addresses."""
+    environ = os.environ if environ is None else environ
+    environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def ray_init_kwargs(ray_address: str | None, environ: dict | None = None) -> dict:
+    """The arguments of ``ray.init``: the dashboard (a web server that also probes its surroundings)
+    stays off unless PHASEMIX_RAY_DASHBOARD=1; a local cluster gets this machine's cores."""
+    environ = os.environ if environ is None else environ
+    kwargs = {"address": ray_address} if ray_address else {"num_cpus": available_cores()}
+    return {"include_dashboard": environ.get(RAY_DASHBOARD_ENV, "0") == "1", "log_to_driver": False, **kwargs}

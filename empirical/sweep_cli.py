@@ -13,39 +13,72 @@ import sys
 import time
 from pathlib import Path
 
+from capacity.cli_common import UsageError, checked, conflict, fail, integer, number, output_dir, output_file
+
+
+ENGINES = ("local", "ray")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from empirical.sweeps import SCALES
+
+    from empirical.train_cli import device_arg
+
     parser.add_argument("name", nargs="?", help="a named sweep (see --list), FILE.py:FUNCTION or MODULE:FUNCTION")
     parser.add_argument("--list", action="store_true", help="list the named sweeps")
-    parser.add_argument("--scale", default="cpu", help="cpu (small presets) or gpu (Pythia presets)")
-    parser.add_argument("--results", type=Path, help="results table (default results/sweeps/NAME-SCALE.jsonl)")
-    parser.add_argument("--work-dir", type=Path, help="checkpoint folders (default: RESULTS with suffix .runs)")
-    parser.add_argument("--workers", type=int, default=1, help="groups trained at once (default 1)")
-    parser.add_argument("--engine", default="local", help="local or ray")
-    parser.add_argument("--ray-address", help="Ray cluster address (default: start a local one)")
-    parser.add_argument("--max-group", type=int, default=8, help="most models trained as one K-stack")
+    parser.add_argument("--scale", choices=SCALES, default="cpu", help="cpu (small presets) or gpu (Pythia presets)")
+    parser.add_argument("--results", type=output_file, help="results table (default results/sweeps/NAME-SCALE.jsonl)")
+    parser.add_argument("--work-dir", type=output_dir, help="checkpoint folders (default: RESULTS with suffix .runs)")
+    parser.add_argument("--workers", type=integer(1, 1024), default=1, help="groups trained at once (default 1)")
+    parser.add_argument("--engine", choices=ENGINES, default="local", help="local or ray")
+    parser.add_argument("--ray-address", help="with --engine ray: Ray cluster address (default: start a local one)")
+    parser.add_argument("--max-group", type=integer(1, 1024), default=8, help="most models trained as one K-stack")
     parser.add_argument("--no-group", action="store_true", help="train one model per program")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: cuda if available)")
-    parser.add_argument("--gpus-per-task", type=float, default=0.0,
+    parser.add_argument("--device", type=device_arg, help="cpu, cuda, ... (default: cuda if available)")
+    parser.add_argument("--gpus-per-task", type=number(0, 1024), default=0.0,
                         help="with --engine ray: GPUs each group asks for (Ray hides GPUs from tasks that ask none)")
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their estimated cost, train nothing")
     parser.add_argument("--no-measure", action="store_true", help="with --dry-run: skip timing steps on this machine")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check_combinations(args) -> None:
+    """Refuse flags this call would ignore."""
+    if args.list and args.name:
+        conflict("--list", None, f"a sweep name ({args.name})", "--list lists the named sweeps and runs none")
+    if args.engine != "ray":
+        for flag, given in (("--ray-address", args.ray_address), ("--gpus-per-task", args.gpus_per_task or None)):
+            if given is not None:
+                fail(flag, given, f"applies with --engine ray only, not --engine {args.engine}")
+    if args.no_measure and not args.dry_run:
+        fail("--no-measure", None, "applies with --dry-run only")
+
+
+def _resolve(spec: str, scale: str):
+    from empirical.sweeps import resolve_sweep
+
+    try:
+        return resolve_sweep(spec, scale)
+    except (ImportError, SyntaxError) as exc:  # MODULE:FUNCTION naming no importable module, or a broken file
+        raise UsageError("sweep", spec, f"cannot load {spec.rsplit(':', 1)[0]}: {type(exc).__name__}: {exc}") from None
+    except ValueError as exc:
+        raise UsageError("sweep", spec, str(exc)) from None
 
 
 def run(args) -> int:
-    from empirical.sweeps import SWEEPS, resolve_sweep
+    from empirical.sweeps import SWEEPS
 
+    _check_combinations(args)
     if args.list:
         for name, function in SWEEPS.items():
             sweep = function(args.scale)
             print(f"{name:12s} {len(sweep):3d} runs  {sweep.description}")
         return 0
     if not args.name:
-        raise ValueError("give a sweep name (see --list)")
-    sweep = resolve_sweep(args.name, args.scale)
+        fail("NAME", None, "required: a named sweep (see --list), FILE.py:FUNCTION or MODULE:FUNCTION")
+    sweep = _resolve(args.name, args.scale)
     safe = args.name.replace("/", "_").replace(":", "-")
-    results = args.results or Path("results") / "sweeps" / f"{safe}-{args.scale}.jsonl"
+    results = args.results or checked("--results", output_file, str(Path("results") / "sweeps" / f"{safe}-{args.scale}.jsonl"))
     if args.dry_run:
         return dry_run(sweep, results, args)
     from empirical.runner import run_sweep
@@ -57,6 +90,9 @@ def run(args) -> int:
     print(f"results: {results}")
     for error in report.errors:
         print(f"failed: {error}", file=sys.stderr)
+    if report.failed:
+        work_dir = args.work_dir or Path(results).with_suffix(".runs")
+        print(f"failures (reason, step, loss, traceback): {work_dir / 'failures.jsonl'}", file=sys.stderr)
     return 1 if report.failed else 0
 
 
@@ -75,7 +111,8 @@ def dry_run(sweep, results: Path, args) -> int:
               f"{estimated_flops(c) / 1e12:9.3f} {status:>8s}")
     todo = [run for run in sweep.runs if not is_complete(run.config, present)]
     work_dir = args.work_dir or results.with_suffix(".runs")
-    groups = pack(todo, [checkpoint_step(work_dir / r.run_id) for r in todo], 1 if args.no_group else args.max_group)
+    steps = [checkpoint_step(work_dir / r.run_id, r.config.steps, warn=True) for r in todo]  # damaged: one line
+    groups = pack(todo, steps, 1 if args.no_group else args.max_group)
     total_tokens = sum(r.config.tokens for r in todo)
     print(f"to train: {len(todo)} runs in {len(groups)} groups, {total_tokens:,d} tokens, "
           f"{sum(estimated_flops(r.config) for r in todo) / 1e12:,.2f} TFLOP")

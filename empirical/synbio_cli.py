@@ -6,46 +6,67 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
+from capacity.cli_common import UsageError, conflict, fail, input_file, integer, number, seed
 from empirical.synbio import SynBio, SynBioConfig
 
 TASK_CHOICES = ("synbio", "slope", "max")
+# Exposures are rendered in memory before printing (a few hundred bytes each): a million is the most
+# one call prints; more is a typo, or a job for the training pipeline, which streams.
+MAX_COUNT = 1_000_000
+NAME_SPACE = 400 * 400 * 1000  # first x middle x last names: the most people SynBio can hold
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--people", type=int, default=1000, help="N, people in the knowledge set (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="population seed: names, attributes, subsample")
-    parser.add_argument("--count", type=int, default=5, help="exposures to print (default 5)")
+    parser.add_argument("--people", type=integer(1, NAME_SPACE), default=1000,
+                        help="N, people in the knowledge set (default 1000)")
+    parser.add_argument("--seed", type=seed, default=0, help="population seed: names, attributes, subsample")
+    parser.add_argument("--count", type=integer(0, MAX_COUNT), default=5,
+                        help=f"exposures to print (default 5, at most {MAX_COUNT:,})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--task", default="synbio", help=f"knowledge set: one of {', '.join(TASK_CHOICES)}")
-    parser.add_argument("--rho", type=float, default=1.0, help="subsample: train on this fraction of the people")
-    parser.add_argument("--tau", type=float, default=0.0, help="CKM: compact forms, fraction of biography tokens")
-    parser.add_argument("--powerlaw-groups", type=int, default=0, help="power-law SynBio: this many groups (0: uniform)")
-    parser.add_argument("--exponent", type=float, default=1.5, help="power-law exponent (default 1.5)")
+    parser.add_argument("--task", choices=TASK_CHOICES, default="synbio",
+                        help=f"knowledge set: one of {', '.join(TASK_CHOICES)}")
+    parser.add_argument("--rho", type=number(0, 1, low_open=True), default=1.0,
+                        help="subsample: train on this fraction of the people, in (0, 1]")
+    parser.add_argument("--tau", type=number(0, 10), default=0.0,
+                        help="CKM: compact forms, fraction of biography tokens, in [0, 10]")
+    parser.add_argument("--powerlaw-groups", type=integer(0, NAME_SPACE), default=0,
+                        help="power-law SynBio: this many groups, a divisor of --people (0: uniform)")
+    parser.add_argument("--exponent", type=number(0, 100, low_open=True), default=1.5,
+                        help="power-law exponent, in (0, 100] (default 1.5)")
     parser.add_argument("--info", action="store_true", help="print domain sizes, bits per person and token counts")
-    parser.add_argument("--tokenizer", default=None, help="a tokenizer.json (Hugging Face tokenizers) for token counts")
-    parser.add_argument("--mixing-ratio", type=float, default=None, help="r, for the exposure frequency in --info")
+    parser.add_argument("--tokenizer", type=input_file, default=None,
+                        help="a tokenizer.json (Hugging Face tokenizers) for token counts")
+    parser.add_argument("--mixing-ratio", type=number(0, 1), default=None,
+                        help="r, for the exposure frequency in --info (needs --tokenizer), in [0, 1]")
 
 
-def _load_tokenizer(path: str | None):
+def _load_tokenizer(path: Path | None):
     if path is None:
         return None
     from tokenizers import Tokenizer
     try:
-        return Tokenizer.from_file(path)
+        return Tokenizer.from_file(str(path))
     except Exception as exc:  # the library raises its own exception types
-        raise ValueError(f"cannot read tokenizer {path!r}: {exc}") from None
+        raise UsageError("--tokenizer", str(path), f"not a tokenizer.json: {' '.join(str(exc).split())[:200]}") from None
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Refuse flags this call would ignore."""
+    if args.mixing_ratio is not None and not (args.info and args.tokenizer is not None):
+        fail("--mixing-ratio", args.mixing_ratio,
+             "needs --info and --tokenizer (only they print the exposure frequency it is for)")
+    if args.powerlaw_groups and args.people % args.powerlaw_groups:
+        fail("--powerlaw-groups", args.powerlaw_groups, f"must be 0 or a divisor of --people {args.people}")
+    if args.json and args.info:
+        conflict("--json", None, "--info", "--info prints text; --json formats exposures")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.task not in TASK_CHOICES:
-        raise ValueError(f"unknown task {args.task!r}: choose one of {', '.join(TASK_CHOICES)}")
-    if args.count < 0:
-        raise ValueError(f"--count must be >= 0, got {args.count}")
-    if args.mixing_ratio is not None and not 0.0 <= args.mixing_ratio <= 1.0:
-        raise ValueError(f"--mixing-ratio must be in [0, 1], got {args.mixing_ratio}")
+    _check_combinations(args)
     tokenizer = _load_tokenizer(args.tokenizer)
     rng = np.random.default_rng(np.random.SeedSequence([args.seed, 100]))
     if args.task != "synbio":

@@ -126,6 +126,11 @@ class _TemplateTask:
                 out[rows, j] = self.eot_piece
         return out
 
+    def _after_answer(self, cols: list) -> int:
+        """The piece that follows a template's answer: its literal, or end-of-text."""
+        end = [i for i, c in enumerate(cols) if c[0] == "slot" and c[1] == "answer"][0] + 1
+        return cols[end][1] if end < len(cols) else self.eot_piece
+
     def _answer_pieces(self, instances: np.ndarray) -> np.ndarray:
         return self._slot_pieces("answer", True, instances)
 
@@ -212,11 +217,15 @@ class _TemplateTask:
         template = np.tile(np.arange(T), index.shape[0])
         instances = self.held_out[which]
         prompt_rows = self.layout(instances, template, upto_answer=True)
-        target_rows = self._answer_pieces(instances).reshape(-1, 1)
+        answer_rows = self._answer_pieces(instances).reshape(-1, 1)
+        # The target ends with what follows the answer (end-of-text or the template's "."): the final
+        # answer must match exactly, and " 2" alone is a prefix of " 2/3" (digits are tokens).
+        after = np.array([self._after_answer(cols) for cols in self.compiled], dtype=np.int64)[template]
+        target_rows = np.concatenate([answer_rows, after[:, None]], axis=1)
         prompts = ragged_split(*self.pieces.gather(prompt_rows))
         targets = ragged_split(*self.pieces.gather(target_rows))
         prompt_texts = self.pieces.render(prompt_rows)
-        target_texts = self.pieces.render(target_rows)
+        target_texts = self.pieces.render(answer_rows)
         return [EvaluationItem(prompt=prompts[k], target=targets[k], attribute=self.name, template=int(template[k]),
                                person=int(which[k]), prompt_text=prompt_texts[k], target_text=target_texts[k][1:])
                 for k in range(which.shape[0])]

@@ -30,7 +30,6 @@ import contextlib
 import dataclasses
 import os
 import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,38 +38,18 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from empirical.checkpoint import CHECKPOINT, load_or_set_aside, one_line, save_atomic
 from empirical.config import TrainConfig
+from empirical.divergence import CHECK_EVERY, DivergedError, DivergenceWatch, divergence_limit  # noqa: F401
 from empirical.evaluate import evaluate_knowledge, sequence_loss
+from empirical.init import initialise_from
 from empirical.model import GPTNeoX, keep_freed_memory, save_pretrained
 from empirical.optim import StackedAdamW, learning_rate
 from empirical.pipeline import RunData, build_run_data
 from empirical.presets import params_nonembedding, params_total, sized_for
+from empirical.provenance import git_commit, package_version  # noqa: F401 - re-exported
 
-CHECKPOINT = "checkpoint.pt"
 GROUP_KEYS = ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval")
-
-
-def package_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("phasemix")
-    except Exception:  # not installed (running from a source tree)
-        return "unknown"
-
-
-def git_commit() -> str:
-    """The source tree's commit (with '+dirty' if it has uncommitted changes), or 'unknown'."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
-        if commit.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return commit.stdout.strip() + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -137,9 +116,7 @@ def _same_on_all_ranks(value: int, dist: _Distributed, device: torch.device) -> 
 
 
 def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a kill leaves either the old checkpoint or the new one, never half of one
+    save_atomic(obj, path)  # a kill leaves either the old checkpoint or the new one, never half of one
 
 
 def _checkpoint(model: GPTNeoX, optimizer: StackedAdamW, k: int, step: int, data: RunData,
@@ -179,13 +156,19 @@ def train_group(
     on_rows: Callable[[int, list[dict]], None] | None = None,
     stop_after_steps: int | None = None,
     save_model: bool = False,
+    replay_rows: bool = False,
 ) -> list[list[dict]]:
     """Train K models at once; returns each run's rows.
 
     run_dirs: one folder per run for its checkpoint (resumed from when present) and saved model.
     on_rows(k, rows): called with run k's new rows at each evaluation point (e.g. to append them to a
     results table as they come). stop_after_steps: stop early after this many optimiser steps in
-    total (for tests of resume; the checkpoint is written first).
+    total (for tests of resume; the checkpoint is written first). replay_rows: on resuming, first
+    pass on_rows the rows each checkpoint holds (so a caller that prints rows prints them all, even
+    those a killed predecessor wrote to its checkpoint but never printed).
+
+    Raises DivergedError (after the last healthy evaluation point's rows and checkpoint) when a
+    run's training loss turns non-finite or exceeds ``divergence_limit``.
     """
     configs = list(configs)
     check_group(configs)
@@ -210,7 +193,9 @@ def train_group(
     step = 0
     dirs = [Path(d) for d in run_dirs] if run_dirs is not None else None
     if dirs is not None:
-        states = [torch.load(d / CHECKPOINT, weights_only=False) if (d / CHECKPOINT).exists() else None for d in dirs]
+        # weights_only: a checkpoint can hold no code to run; a damaged one is set aside (rank 0
+        # renames it) and its run starts again (empirical.checkpoint).
+        states = [load_or_set_aside(d / CHECKPOINT, c.steps, may_rename=dist.main) for d, c in zip(dirs, configs)]
         steps_found = {s["step"] for s in states if s is not None}
         if steps_found and (len(steps_found) > 1 or any(s is None for s in states)):
             raise ValueError(f"runs in one group must resume from the same step, found checkpoints at {sorted(steps_found)} "
@@ -219,9 +204,20 @@ def train_group(
             if state is not None:
                 if state["config"] != configs[k].to_dict():
                     raise ValueError(f"checkpoint in {dirs[k]} belongs to a different config")
-                _load_checkpoint(model, optimizer, k, state, data[k])
+                try:
+                    _load_checkpoint(model, optimizer, k, state, data[k])
+                except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
+                    raise ValueError(f"checkpoint in {dirs[k]} does not fit its run: {one_line(error)}") from None
                 rows[k] = state["rows"]
                 step = state["step"]
+        if replay_rows and on_rows is not None and dist.main:
+            for k in range(K):
+                on_rows(k, list(rows[k]))
+
+    if step == 0:  # nothing resumed: runs with init_from start from those weights (continual pre-training)
+        for k, c in enumerate(configs):
+            if c.init_from:
+                initialise_from(model, k, c, dirs[k] if dirs is not None else None)
 
     # A rank that found no checkpoint (run_dir not shared) would run more steps than the others and
     # hang in a collective: fail on every rank instead.
@@ -251,12 +247,15 @@ def train_group(
     started, tokens_done = time.perf_counter(), 0
     last_losses = torch.zeros(K)
     steps_this_call = 0
+    watch = DivergenceWatch(K, divergence_limit(vocab), dev)
+    run_ids = [c.run_id for c in configs]
     while step < total:
         batch = np.stack([d.next_batch() for d in data])  # (K, B, T), the same global batch on every rank
         x = torch.from_numpy(batch[:, local]).to(dev, dtype=torch.long, non_blocking=True)  # (K, B_local, T)
         targets = x[..., 1:].masked_fill(x[..., 1:] == pad_id, -100)  # padding is never a target
         with autocast:
             losses = train_model(x[..., :-1], targets)  # (K,) mean loss per model over this slice, nats
+        watch.update(losses, step + 1)
         if dist.world > 1:
             # DDP averages gradients over ranks; weighting the slice mean by world * n_local / n_global
             # (counted targets) makes that average the gradient of the global-batch mean, and the
@@ -277,6 +276,9 @@ def train_group(
             elapsed = time.perf_counter() - started
             bar.set_postfix(tok_s=f"{tokens_done / max(elapsed, 1e-9):,.0f}",
                             loss=" ".join(f"{v:.3f}" for v in last_losses[:4].tolist()), refresh=False)
+        stopping = stop_after_steps is not None and steps_this_call >= stop_after_steps and step < total
+        if step in eval_steps or stopping or step % CHECK_EVERY == 0:
+            watch.check(run_ids, step, dist.world)  # before this step's rows and checkpoint
         if step in eval_steps:
             train_losses = losses.detach().float()
             if dist.world > 1:  # every rank reaches each evaluation step, so this collective is matched
@@ -293,7 +295,7 @@ def train_group(
                     on_rows(k, new_rows[k])
             if bar is not None:
                 bar.set_postfix(acc=" ".join(f"{r[-1]['accuracy']:.3f}" for r in new_rows[:4]), refresh=True)
-        if stop_after_steps is not None and steps_this_call >= stop_after_steps and step < total:
+        if stopping:
             if dirs is not None and dist.main:
                 for k in range(K):
                     dirs[k].mkdir(parents=True, exist_ok=True)
@@ -339,6 +341,7 @@ def _evaluate(model: GPTNeoX, data: list[RunData], configs: list[TrainConfig], s
             "rho": c.data.subsample_rho,
             "tau": c.data.ckm_tau,
             "seed": c.seed,
+            "init_from": c.init_from or None,
             "step": step,
             "tokens": step * c.tokens_per_step,
             **exposure,

@@ -2,33 +2,59 @@
 
 ``theory_on_runs`` turns a results table into the theory's inputs, all measured on the same runs:
 the web-loss law L(M) = C + A M^-alpha fitted on the final web loss of the main runs against
-non-embedding parameters; the knowledge set from its measured statistics (people N, tokens per
+non-embedding parameters (every ratio's runs, each corrected for the rise of the web loss with r, one
+point per size: ``figures.report_measure.web_loss_at_zero_ratio``); the knowledge set from its measured statistics (people N, tokens per
 exposure L, 46.6 bits per person, so each fact's exposure frequency is p = 1 / (N L) per knowledge
-token, PAPER.md section 4); and bits per parameter (Allen-Zhu & Li's 2 by default). From these come
+token, arXiv 2505.18091, Section 4); and bits per parameter (Allen-Zhu & Li's 2 by default). From these come
 the predicted critical ratio of each model, the critical size at each ratio and the capacity the
 optimal learner gives the knowledge, m1*(r, M).
 
 ``exposure_verdict`` reads the exposure-matched pairs: a run at ratio r and its control at r/k
 trained k times longer see each person equally often. If accuracy depends only on exposures, the
-pair agrees; the paper's capacity effect makes the control learn less (PILOT.md). The verdict
+pair agrees; the paper's capacity effect makes the control learn less. The verdict
 names which the runs show, with the numbers.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from capacity._validate import check_finite, check_positive
 from capacity.allocation import optimal_allocation
+from capacity.critical import critical_ratio as logistic_critical_ratio
 from capacity.curves import PowerLawCurve
 from capacity.thresholds import critical_capacity, critical_mixing_ratio
 from capacity.units import KnowledgeSet, WebLossLaw, capacity_bits, params_from_capacity, synbio_bits_per_person
-from figures.empirical_tables import WebLossFit, baseline, final_rows, fit_web_loss, match_exposures
+from figures.empirical_tables import WebLossFit, baseline, final_rows, fit_web_loss, match_exposures, require_columns
+from figures.report_measure import web_loss_at_zero_ratio
 
 # A control learning this much less than its exposure-matched main run counts as a capacity effect;
 # closer pairs count as exposure-driven. 0.1 is well above the seed-to-seed spread of a few per cent.
 CAPACITY_GAP = 0.10
+
+
+class ThresholdPowerLaw(PowerLawCurve):
+    """C + A m^-alpha for any alpha > 0. The thresholds of Theorem 4.3 (arXiv 2505.18091, Section 4)
+    need only a convex, falling web curve, which this is for every alpha > 0; alpha < 1 is the
+    paper's range for real web data, and a law fitted on a few small models (or without one of
+    them) can land above it."""
+
+    def __post_init__(self) -> None:
+        check_finite("irreducible loss C", self.irreducible)
+        check_positive("amplitude A", self.amplitude)
+        check_positive("exponent alpha", self.exponent)
+
+
+def threshold_curve(law: WebLossLaw, bits_per_parameter: float) -> ThresholdPowerLaw:
+    """``law.capacity_curve`` (bits per token over bits of capacity) without the alpha < 1 restriction:
+    F2(m) = C/ln2 + (A/ln2) (beta u)^alpha m^-alpha for a law in nats over parameters in units of u."""
+    check_positive("bits_per_parameter", bits_per_parameter)
+    to_bits = 1.0 / math.log(2.0) if law.loss_unit == "nats" else 1.0
+    return ThresholdPowerLaw(law.irreducible * to_bits,
+                             law.amplitude * to_bits * (bits_per_parameter * law.size_unit) ** law.exponent, law.exponent)
 
 
 @dataclass(frozen=True)
@@ -40,14 +66,27 @@ class TheoryOnRuns:
     people: int
     tokens_per_person: float
     bits_per_parameter: float
+    accuracy_level: float = 0.1  # the level the measured critical ratios are read at
 
     @property
     def exposure_frequency(self) -> float:
         return float(self.knowledge.groups[0].exposure_frequency)
 
-    def critical_ratio(self, params_nonembedding) -> np.ndarray:
-        return critical_mixing_ratio(self.curve, self.exposure_frequency,
-                                     capacity_bits(params_nonembedding, self.bits_per_parameter))
+    def critical_ratio(self, params_nonembedding, accuracy_level: float | None = None) -> np.ndarray:
+        """The ratio at which a share ``accuracy_level`` (default: this theory's) of the knowledge's bits
+        is stored: the onset M0- of Theorem 4.3 for a learner of beta M - level H bits, since past the
+        onset the facts get exactly the capacity beyond it. This is the quantity measured as the
+        ratio where accuracy reaches the level, so the two compare like with like; level 0 gives the
+        onset itself."""
+        level = self.accuracy_level if accuracy_level is None else float(accuracy_level)
+        if not 0.0 <= level < 1.0:
+            raise ValueError(f"accuracy_level must be in [0, 1), got {accuracy_level!r}")
+        bits = np.asarray(capacity_bits(params_nonembedding, self.bits_per_parameter), dtype=float)
+        effective = bits - level * self.knowledge.entropy_bits
+        if np.any(effective <= 0):
+            raise ValueError(f"a model of {float(np.min(params_nonembedding)):,.0f} parameters holds fewer bits than "
+                             f"{level:.0%} of the knowledge's {self.knowledge.entropy_bits:,.0f}: no ratio reaches the level")
+        return critical_mixing_ratio(self.curve, self.exposure_frequency, effective)
 
     def critical_size(self, mixing_ratio) -> np.ndarray:
         return params_from_capacity(critical_capacity(self.curve, self.exposure_frequency, mixing_ratio),
@@ -70,31 +109,38 @@ class TheoryOnRuns:
 
 
 def theory_on_runs(df: pd.DataFrame, *, law_mixing_ratio: float | None = None, bits_per_parameter: float = 2.0,
-                   n_bootstrap: int = 200, seed: int = 0) -> TheoryOnRuns:
+                   n_bootstrap: int = 200, seed: int = 0, accuracy_level: float = 0.1) -> TheoryOnRuns:
     """Fit the web law on the runs and describe the knowledge set they trained on.
 
-    The law is fitted on final main runs of uniform SynBio at ``law_mixing_ratio`` (all ratios when
-    None) and at one token budget (the most common among them): the web loss also depends on r and on
-    the budget, and a law mixing them would read those differences as an effect of size. The
-    knowledge set is the most common population N among those runs.
+    The law is fitted on final main runs of uniform SynBio at one token budget (the most common among
+    them), every ratio included: the rise of the web loss with r is estimated within sizes and each
+    run corrected to r = ``law_mixing_ratio`` (0, a web-only model, when None), then each size gives
+    one point, the mean of its runs, so that neither the ratio nor the number of runs per size reads
+    as an effect of size. The reference ratio only moves C: A and alpha, which set the thresholds,
+    are the same for any. The knowledge set is the most common population N among those runs.
     """
     final = baseline(final_rows(df), roles=("main",))
     final = final[final["knowledge"] == "synbio"]
-    if law_mixing_ratio is not None:
-        final = final[np.isclose(final["mixing_ratio"], law_mixing_ratio)]
     if final.empty:
         found = sorted(map(str, baseline(final_rows(df))["knowledge"].unique()))
-        raise ValueError(f"theory_on_runs needs final main runs of uniform SynBio (rho = 1, tau = 0)"
-                         f"{'' if law_mixing_ratio is None else f' at r = {law_mixing_ratio:g}'}; the table has "
-                         f"knowledge {found} and ratios {sorted(df['mixing_ratio'].unique().tolist())}")
+        raise ValueError(f"theory_on_runs needs final main runs of uniform SynBio (rho = 1, tau = 0); the table has "
+                         f"knowledge {found}")
     final = final[final["tokens"] == final["tokens"].mode().iloc[0]]
-    web = fit_web_loss(df[df["run_id"].isin(final["run_id"])], n_bootstrap=n_bootstrap, seed=seed)
+    points, slope_in_r = web_loss_at_zero_ratio(final)
+    reference = 0.0 if law_mixing_ratio is None else float(law_mixing_ratio)
+    if not 0.0 <= reference < 1.0:
+        raise ValueError(f"law_mixing_ratio must be in [0, 1), got {law_mixing_ratio!r}")
+    points = pd.DataFrame({"run_id": [f"size-{n:.0f}" for n in points["params_nonembedding"]], "step": 0,
+                           "params_nonembedding": points["params_nonembedding"], "mixing_ratio": reference,
+                           "web_loss": points["web_loss"] + slope_in_r * -np.log1p(-reference), "role": "main"})
+    # No bootstrap asked, no band either (the band's refits are most of the cost).
+    web = fit_web_loss(points, n_bootstrap=n_bootstrap, band_resamples=50 if n_bootstrap else 0, seed=seed)
     law = WebLossLaw(web.law.C, web.law.A, web.law.alpha, loss_unit="nats", size_unit=1.0, params_kind="nonembedding")
     people = int(final["people"].mode().iloc[0])
     tokens_per_person = float(final.loc[final["people"] == people, "tokens_per_exposure"].mean())
     knowledge = KnowledgeSet.from_token_statistics(people, tokens_per_person, synbio_bits_per_person())
-    return TheoryOnRuns(web, law, law.capacity_curve(bits_per_parameter), knowledge, people, tokens_per_person,
-                        bits_per_parameter)
+    return TheoryOnRuns(web, law, threshold_curve(law, bits_per_parameter), knowledge, people, tokens_per_person,
+                        bits_per_parameter, accuracy_level)
 
 
 @dataclass(frozen=True)
@@ -145,7 +191,7 @@ def exposure_verdict(df: pd.DataFrame, critical_ratios: dict[str, float] | None 
         verdict = "exposure"
         head = (f"Exposure effect: at equal exposures the controls match their main runs within {CAPACITY_GAP:.0%} "
                 f"on average ({spread}); at this scale accuracy follows exposures per person, and the S-curve in r "
-                f"comes from exposure counts (PILOT.md), not from competition for capacity.")
+                f"comes from exposure counts, not from competition for capacity.")
     elif (informative["gap"] > 0).all():
         below = []
         if critical_ratios:
@@ -226,45 +272,59 @@ def horizon_gains(df: pd.DataFrame) -> pd.DataFrame:
                                                        "horizon_accuracy", "token_ratio"])
 
 
-def measured_critical_ratios(df: pd.DataFrame, accuracy: float = 0.1) -> pd.DataFrame:
-    """Per model, the mixing ratio at which the final accuracy of the main runs (mean over seeds, one
-    budget: the most common) first reaches ``accuracy``, interpolated linearly in r between the swept
-    ratios. ``bound`` says when it is only a bound: "below" (reached at the lowest ratio swept) or
-    "above" (never reached). Exposures grow with r at a fixed budget, so this is where learning
-    appears in the sweep, whatever the cause; the verdict says which cause it is."""
+def measured_critical_ratios(df: pd.DataFrame, accuracy: float = 0.1, n_boot: int = 1000,
+                             seed: int = 0) -> pd.DataFrame:
+    """Per model, the mixing ratio at which the final accuracy of its main runs (one budget: the most
+    common) reaches ``accuracy``: the crossing of a binomial logistic fit of exact-match counts
+    (accuracy x items_evaluated) against log r over all its runs and seeds, with a 95% bootstrap
+    interval over people and seeds (``capacity.critical``), instead of a linear interpolation of mean
+    accuracy between grid points, which reads low and carries no uncertainty. ``bound`` says when it
+    is only a bound: "below" (reached at the lowest ratio swept) or "above" (never reached); the
+    value is then that ratio and the interval is empty. Exposures grow with r at a fixed budget, so
+    this is where learning appears in the sweep, whatever the cause; the verdict says which cause."""
     if not 0.0 < accuracy < 1.0:
         raise ValueError(f"accuracy must be in (0, 1), got {accuracy!r}")
+    require_columns(df, ("items_evaluated",), "measured_critical_ratios")
     final = baseline(final_rows(df), roles=("main",))
     records = []
     for model, rows in final.groupby("model", sort=False):
-        rows = rows[rows["tokens"] == rows["tokens"].mode().iloc[0]]
-        curve = rows.groupby("mixing_ratio")["accuracy"].mean().sort_index()
-        if len(curve) < 2:
+        rows = rows[(rows["tokens"] == rows["tokens"].mode().iloc[0]) & (rows["mixing_ratio"] > 0)
+                    & (rows["mixing_ratio"] < 1)]
+        if rows["mixing_ratio"].nunique() < 2:
             continue
-        r, a = curve.index.to_numpy(float), curve.to_numpy(float)
-        above = np.flatnonzero(a >= accuracy)
-        if above.size == 0:
-            value, bound = float(r[-1]), "above"
-        elif above[0] == 0:
-            value, bound = float(r[0]), "below"
+        items = rows["items_evaluated"].to_numpy(float)
+        correct = np.rint(rows["accuracy"].to_numpy(float) * items)
+        r = rows["mixing_ratio"].to_numpy(float)
+        mean = rows.groupby("mixing_ratio")["accuracy"].mean().sort_index()
+        seeds = rows["seed"].to_numpy() if "seed" in rows else None
+        people = rows["people_evaluated"].to_numpy(float) if "people_evaluated" in rows else items
+        low = high = np.nan
+        if (mean >= accuracy).all():
+            value, bound = float(mean.index[0]), "below"
+        elif (mean < accuracy).all():
+            value, bound = float(mean.index[-1]), "above"
         else:
-            i = above[0]
-            value = float(r[i - 1] + (accuracy - a[i - 1]) / (a[i] - a[i - 1]) * (r[i] - r[i - 1]))
-            bound = ""
+            est = logistic_critical_ratio(r, correct, items, level=accuracy, n_boot=n_boot, seed=seed,
+                                          seeds=seeds if seeds is not None and len(set(seeds)) > 1 else None,
+                                          items_per_person=float(np.mean(items / np.maximum(people, 1))))
+            value, bound, (low, high) = est.value, "", est.interval
         records.append({"model": model, "params_nonembedding": int(rows["params_nonembedding"].iloc[0]),
                         "tokens": int(rows["tokens"].iloc[0]), "measured_critical_ratio": value, "bound": bound,
-                        "ratios_swept": len(curve)})
+                        "interval_low": low, "interval_high": high, "ratios_swept": len(mean),
+                        "seeds": int(len(set(seeds))) if seeds is not None else 1})
     return pd.DataFrame.from_records(records, columns=["model", "params_nonembedding", "tokens",
-                                                       "measured_critical_ratio", "bound", "ratios_swept"]
+                                                       "measured_critical_ratio", "bound", "interval_low",
+                                                       "interval_high", "ratios_swept", "seeds"]
                                      ).sort_values("params_nonembedding", kind="stable").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
 class HeldOutPrediction:
-    """The headline test (issue 6, item 5): the theory calibrated on some model sizes predicts the
+    """The headline test: the theory calibrated on some model sizes predicts the
     critical mixing ratio of a size it never saw. The web-loss law is fitted without the held-out size;
-    the effective bits per parameter is the one value that best matches (least squares in log r) the
-    measured critical ratios of the calibration sizes; the held-out size's critical ratio is predicted
+    the effective bits per parameter is the one value that best matches (least squares in the log
+    odds) the measured critical ratios of the calibration sizes, the theory's ratio read at the same
+    accuracy level as the measurement (``TheoryOnRuns.critical_ratio``); the held-out size's critical ratio is predicted
     with both and compared with its measurement."""
     held_out: str
     params_nonembedding: int
@@ -302,22 +362,27 @@ def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, la
         raise ValueError(f"calibrating bits per parameter needs a measured critical ratio at another model than "
                          f"{held_out!r}; measured: {sorted(exact['model'])}")
     others = df[df["model"] != held_out]
-    theory = theory_on_runs(others, law_mixing_ratio=law_mixing_ratio, n_bootstrap=n_bootstrap)
+    theory = theory_on_runs(others, law_mixing_ratio=law_mixing_ratio, n_bootstrap=n_bootstrap,
+                            accuracy_level=accuracy)
     # The sizes the law was fitted on, by name: what the fit used, not a second selection of runs.
     names = final_rows(others).drop_duplicates("params_nonembedding").set_index("params_nonembedding")["model"]
     law_models = tuple(str(names[n]) for n in sorted(set(theory.web.sizes)))
     params = calibration["params_nonembedding"].to_numpy(float)
-    target = np.log(calibration["measured_critical_ratio"].to_numpy(float))
+    measured_r = calibration["measured_critical_ratio"].to_numpy(float)
+    target = np.log(measured_r / (1 - measured_r))
+    shift = accuracy * theory.knowledge.entropy_bits  # read at the measurement's accuracy level
 
     def predict(bits_per_parameter: float, n) -> np.ndarray:
-        return np.asarray(critical_mixing_ratio(theory.law.capacity_curve(bits_per_parameter),
-                                                theory.exposure_frequency, capacity_bits(n, bits_per_parameter)),
-                          dtype=float)
+        bits = np.asarray(capacity_bits(n, bits_per_parameter), dtype=float) - shift
+        return np.asarray(critical_mixing_ratio(threshold_curve(theory.law, bits_per_parameter),
+                                                theory.exposure_frequency, np.maximum(bits, 1e-300)), dtype=float)
 
     def misfit(log_bpp: float) -> float:
-        return float(np.sum((np.log(predict(float(np.exp(log_bpp)), params)) - target) ** 2))
+        r = np.clip(predict(float(np.exp(log_bpp)), params), 1e-300, 1 - 1e-16)
+        return float(np.sum((np.log(r / (1 - r)) - target) ** 2))
 
-    best = minimize_scalar(misfit, bounds=(np.log(1e-3), np.log(1e3)), method="bounded",
+    lowest = np.log(max(1e-3, 1.01 * shift / params.min()))  # below it the smallest model holds < shift bits
+    best = minimize_scalar(misfit, bounds=(lowest, np.log(1e3)), method="bounded",
                            options={"xatol": 1e-8})
     bpp = float(np.exp(best.x))
     row = exact[exact["model"] == held_out].iloc[0]
@@ -329,12 +394,17 @@ def held_out_critical_ratio(df: pd.DataFrame, held_out: str | None = None, *, la
                              table.reset_index(drop=True))
 
 
-def critical_ratio_slope(measured: pd.DataFrame) -> float | None:
-    """d log r_c / d log M over the models whose critical ratio is measured (not a bound), by least
-    squares; None with fewer than two sizes. The theory's r_c ~ M^-(alpha+1) for small r_c."""
+def critical_ratio_slope(measured: pd.DataFrame, variable: str = "odds") -> float | None:
+    """Slope against log M of the critical ratios measured (not bounds), by least squares; None with
+    fewer than two sizes. ``variable="odds"`` (default): d log[r_c/(1 - r_c)] / d log M, the variable of
+    the theory's p r/(1 - r) = g(M), whose slope is -(alpha + 1) (arXiv 2505.18091, Section 4), so the
+    two compare like with like; ``"log"``: d log r_c / d log M, which equals it only for small r_c."""
+    if variable not in ("odds", "log"):
+        raise ValueError(f"variable must be 'odds' or 'log', got {variable!r}")
     exact = measured[measured["bound"] == ""]
     if exact["params_nonembedding"].nunique() < 2:
         return None
-    slope, _ = np.polyfit(np.log(exact["params_nonembedding"].to_numpy(float)),
-                          np.log(exact["measured_critical_ratio"].to_numpy(float)), 1)
+    r = exact["measured_critical_ratio"].to_numpy(float)
+    y = np.log(r / (1 - r)) if variable == "odds" else np.log(r)
+    slope, _ = np.polyfit(np.log(exact["params_nonembedding"].to_numpy(float)), y, 1)
     return float(slope)

@@ -47,14 +47,14 @@ def test_predict_reports_a_verdict_and_assumptions(capsys):
     "argv, fragment",
     [
         (["thresholds", "--law", "2,40,0.3", "--frequency", "1e-4", "--entropy", "5", "--mixing-ratio", "1.5"],
-         "mixing_ratio r must be in (0, 1), got 1.5"),
-        (["thresholds", "--law", "2,40,0.3", "--frequency", "-1", "--entropy", "5"], "must be > 0, got -1"),
-        (["thresholds", "--law", "2,40,-0.3", "--frequency", "1e-4", "--entropy", "5"], "exponent alpha must be > 0, got -0.3"),
-        (["thresholds", "--law", "2,x,0.3", "--frequency", "1e-4", "--entropy", "5"], "expected a number, got 'x'"),
-        (["thresholds", "--web-points", "1:5,2:4,3:2", "--frequency", "0.1", "--entropy", "5"], "must be convex"),
-        (["predict", "--params", "0", "--people", "10", "--tokens-per-person", "70"], "parameter count must be > 0, got 0"),
+         "--mixing-ratio 1.5: must be a number in (0, 1)"),
+        (["thresholds", "--law", "2,40,0.3", "--frequency", "-1", "--entropy", "5"], "--frequency -1: must be a number > 0"),
+        (["thresholds", "--law", "2,40,-0.3", "--frequency", "1e-4", "--entropy", "5"], "--law 2,40,-0.3: exponent alpha must be > 0, got -0.3"),
+        (["thresholds", "--law", "2,x,0.3", "--frequency", "1e-4", "--entropy", "5"], "--law 2,x,0.3: must be three comma-separated finite numbers"),
+        (["thresholds", "--web-points", "1:5,2:4,3:2", "--frequency", "0.1", "--entropy", "5"], "--web-points 1:5,2:4,3:2: "),
+        (["predict", "--params", "0", "--people", "10", "--tokens-per-person", "70"], "--params 0: must be a number in [1, 1e15]"),
         (["predict", "--params", "1e6", "--people", "10", "--tokens-per-person", "70", "--bits-per-param", "-2"],
-         "bits_per_parameter must be > 0, got -2"),
+         "--bits-per-param -2: must be a number in (0, 64]"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(argv, fragment):

@@ -51,7 +51,9 @@ def run_torchrun(config: TrainConfig, run_dir: Path, out_dir: Path, nproc: int) 
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
          str(script), str(config_path), str(run_dir), str(out_dir)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        # Generous: on a loaded machine (a full suite on two cores) start-up and rendezvous alone can
+        # take minutes; the run itself is seconds.
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads((out_dir / f"rank{r}.json").read_text()) for r in range(nproc)]
@@ -86,21 +88,29 @@ def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tm
         assert b["accuracy"] == a["accuracy"]
         assert b["exposures"] == a["exposures"] and b["tokens"] == a["tokens"]
 
-    one = torch.load(tmp_path / "one" / CHECKPOINT, weights_only=False)
-    ddp = torch.load(tmp_path / "ddp" / CHECKPOINT, weights_only=False)
+    one = torch.load(tmp_path / "one" / CHECKPOINT, weights_only=True)
+    ddp = torch.load(tmp_path / "ddp" / CHECKPOINT, weights_only=True)
     assert ddp["step"] == one["step"] == config.steps
     assert ddp["optimizer"]["step_count"] == one["optimizer"]["step_count"] == config.steps
+    # Both runs are deterministic (fixed data, one thread per process, a two-operand all-reduce), so
+    # this test passes or fails the same way every time for a given code version; what it tolerates is
+    # the rounding difference between summing one batch and summing two slices then all-reducing.
     # AdamW divides each gradient element by its own running RMS, so an element whose gradient is
-    # nearly zero (a token seen once whose contributions cancel) turns a rounding difference in the
-    # order of summation (two slices, then an all-reduce) into a visible one. Measured (12 steps, lr
-    # 5e-3, 181,856 elements): 0.5% differ by more than 1e-6, 10 by more than 1e-5, the largest by
-    # 7.6e-4; how many depends on the data order. The key biases outside the rotary dimensions have zero
-    # gradient in exact arithmetic (softmax ignores a shift shared by all keys), so in both runs they are
-    # rounding noise scaled to lr and change no output: left out. A wrong gradient (one slice's instead of
-    # the global batch's) would move most elements by far more than 1e-5; no element may move by more
-    # than one step's worth (lr).
+    # nearly zero (a token seen once whose contributions cancel) turns that rounding difference into a
+    # visible one. Measured (10 steps, lr 5e-3, 181,856 elements): 0.1% to 0.33% differ by more than
+    # 1e-5, the largest by 7.6e-4 to 6.5e-3, depending on how the model's kernels chunk their sums.
+    # The key biases outside the rotary dimensions have zero gradient in exact arithmetic (softmax
+    # ignores a shift shared by all keys), so in both runs they are rounding noise scaled to lr and
+    # change no output: left out. The test that tells a right gradient from a wrong one (one slice's
+    # instead of the global batch's) is the share of elements that agree to 1e-5: measured, training
+    # on half the batch leaves only 27% within 1e-5 (median difference 2.4e-3), against over 99.6%
+    # here; the threshold of 99% sits far from both. The bound on the largest difference is a proven
+    # one, not a measured one: with 1 - beta1 < sqrt(1 - beta2), an Adam step moves no element by
+    # more than lr (Kingma & Ba, arXiv 1412.6980, Sec. 2.1; decoupled weight decay adds lr * 0.1 * |w|),
+    # so two runs of `steps` steps differ by at most about 2 lr steps.
     differences = torch.cat([(ddp["model"][name] - p).abs()[_determined(name, p)] for name, p in one["model"].items()])
-    assert differences.max() < config.optim.lr
-    assert (differences <= 1e-5).float().mean() > 0.999
+    assert 1 - config.optim.beta1 < (1 - config.optim.beta2) ** 0.5
+    assert differences.max() < 2 * config.optim.lr * config.steps
+    assert (differences <= 1e-5).float().mean() > 0.99
     # The tolerance is far below what training changes: the loss moved by much more between the points.
     assert abs(alone[-1]["train_loss"] - alone[0]["train_loss"]) > 1e-2

@@ -12,11 +12,12 @@ from figures.report import CAPACITY_GAP, exposure_verdict, horizon_gains, theory
 
 
 def final_row(run_id, model="tiny-50k", params=50_000, r=0.4, tokens=1000, exposures=100.0, accuracy=0.5,
-              role="main", web_loss=4.0, people=40, tokens_per_exposure=130.0, seed=0):
+              role="main", web_loss=4.0, people=40, tokens_per_exposure=130.0, seed=0, items=200):
     return dict(run_id=run_id, step=tokens // 10, tokens=tokens, model=model, params_nonembedding=params,
                 mixing_ratio=r, exposures_per_person=exposures, accuracy=accuracy, role=role, web_loss=web_loss,
                 knowledge="synbio", people=people, rho=1.0, tau=0.0, seed=seed,
-                tokens_per_exposure=tokens_per_exposure, bits_stored=0.0)
+                tokens_per_exposure=tokens_per_exposure, bits_stored=0.0, items_evaluated=items,
+                people_evaluated=people)
 
 
 def test_pairs_that_agree_at_equal_exposures_are_an_exposure_effect():
@@ -106,7 +107,8 @@ def test_the_smoke_reproduction_trains_fits_draws_and_reports(tmp_path):
     assert (tmp_path / "results.jsonl").read_bytes() == before
 
 
-def test_the_measured_critical_ratio_interpolates_where_accuracy_first_reaches_the_level():
+def test_the_measured_critical_ratio_is_a_logistic_crossing_with_an_interval():
+    from capacity.critical import critical_ratio
     from figures.report import measured_critical_ratios
 
     df = pd.DataFrame([final_row(f"r{r}", r=r, accuracy=a) for r, a in ((0.1, 0.0), (0.2, 0.05), (0.4, 0.25), (0.6, 0.5))]
@@ -115,9 +117,12 @@ def test_the_measured_critical_ratio_interpolates_where_accuracy_first_reaches_t
                          final_row("s1", model="small", params=10**4, r=0.2, accuracy=0.0),
                          final_row("s2", model="small", params=10**4, r=0.5, accuracy=0.02)])
     table = measured_critical_ratios(df, accuracy=0.1).set_index("model")
-    # Between r = 0.2 (5%) and 0.4 (25%): 0.2 + (0.10 - 0.05) / 0.20 * 0.2 = 0.25.
-    assert table.loc["tiny-50k", "measured_critical_ratio"] == pytest.approx(0.25)
-    assert table.loc["tiny-50k", "bound"] == ""
+    # The logistic crossing of all four runs' counts (200 items each), not a linear interpolation
+    # between the two grid points around 10% (which would read 0.25).
+    expected = critical_ratio([0.1, 0.2, 0.4, 0.6], [0, 10, 50, 100], [200] * 4, level=0.1, n_boot=20)
+    row = table.loc["tiny-50k"]
+    assert row["measured_critical_ratio"] == pytest.approx(expected.value) and 0.2 < expected.value < 0.4
+    assert row["interval_low"] < row["measured_critical_ratio"] < row["interval_high"] and row["bound"] == ""
     assert tuple(table.loc["big", ["measured_critical_ratio", "bound"]]) == (0.1, "below")
     assert tuple(table.loc["small", ["measured_critical_ratio", "bound"]]) == (0.5, "above")
 
@@ -153,12 +158,15 @@ def test_a_held_out_size_is_predicted_from_the_law_and_bits_per_parameter_fitted
     sizes = {"m0": 20_000, "m1": 50_000, "m2": 100_000, "m3": 200_000}
     rows = []
     for model, n in sizes.items():
-        # The law's runs (r = 0.2, their own budget) and an r-sweep crossing 10% accuracy exactly at the
-        # critical ratio of a learner with 3 bits per parameter.
-        rows.append(final_row(f"{model}-law", model=model, params=n, r=0.2, tokens=500, web_loss=float(law.loss(n))))
-        r_c = float(critical_mixing_ratio(law.capacity_curve(3.0), knowledge.groups[0].exposure_frequency, 3.0 * n))
-        rows += [final_row(f"{model}-lo", model=model, params=n, r=0.9 * r_c, accuracy=0.05),
-                 final_row(f"{model}-hi", model=model, params=n, r=1.1 * r_c, accuracy=0.15)]
+        # Runs whose accuracy crosses 10% exactly at the critical ratio of a learner with 3 bits per
+        # parameter, read at the 10% level (capacity 3 n less 10% of the knowledge's bits); a logistic
+        # in log r, a million items each, so the fitted crossing is exact.
+        r_c = float(critical_mixing_ratio(law.capacity_curve(3.0), knowledge.groups[0].exposure_frequency,
+                                          3.0 * n - 0.1 * knowledge.entropy_bits))
+        for name, r in (("law", 0.2), ("lo", 0.9 * r_c), ("hi", 1.1 * r_c)):
+            accuracy = 1 / (1 + np.exp(-(np.log(0.1 / 0.9) + 8 * np.log(r / r_c))))
+            rows.append(final_row(f"{model}-{name}", model=model, params=n, r=r, accuracy=accuracy,
+                                  web_loss=float(law.loss(n)), items=10**6))
     df = pd.DataFrame(rows)
     prediction = held_out_critical_ratio(df, law_mixing_ratio=0.2)
     assert prediction.held_out == "m3" and prediction.params_nonembedding == 200_000
@@ -180,5 +188,7 @@ def test_the_critical_ratio_slope_is_fitted_over_measured_sizes_only():
 
     measured = pd.DataFrame({"params_nonembedding": [1e4, 1e5, 1e6], "measured_critical_ratio": [0.4, 0.04, 0.9],
                              "bound": ["", "", "above"]})
-    assert critical_ratio_slope(measured) == pytest.approx(-1.0)
+    # In the odds r/(1 - r), the theory's variable: log((0.04/0.96) / (0.4/0.6)) / log(10).
+    assert critical_ratio_slope(measured) == pytest.approx(np.log((0.04 / 0.96) / (0.4 / 0.6)) / np.log(10))
+    assert critical_ratio_slope(measured, "log") == pytest.approx(-1.0)
     assert critical_ratio_slope(measured.iloc[[0, 2]]) is None

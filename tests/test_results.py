@@ -199,7 +199,7 @@ def test_a_torn_tail_is_skipped_on_read_and_cut_before_the_next_append(tmp_path)
     append_rows(path, [{"run_id": "a", "step": 1}, {"run_id": "a", "step": 2}])
     complete = path.read_bytes()
     line = complete.splitlines(keepends=True)[1]
-    for torn in (line[:3], line[:-1]):  # a kill inside the schema prefix, and just before the newline
+    for torn in (line[:3], line[:-2]):  # a kill inside the schema prefix, and just before the closing brace
         path.write_bytes(complete + torn)
         n = complete.count(b"\n")
         with pytest.warns(UserWarning, match=f"line {n + 1}: skipped an incomplete row"):
@@ -296,7 +296,7 @@ def test_results_cli_bad_input_exits_2_with_one_line(real_rows, tmp_path, capsys
     assert main(["results", str(path), "--run", "zzzz"]) == 2
     assert "--run 'zzzz': no run with this id prefix" in capsys.readouterr().err
     assert main(["results", str(tmp_path / "missing.jsonl")]) == 2
-    assert "no results file at" in capsys.readouterr().err
+    assert "missing.jsonl: no such file" in capsys.readouterr().err
     (tmp_path / "foreign.csv").write_text("a,b\n1,2\n")
     assert main(["results", str(tmp_path / "foreign.csv")]) == 2
     assert f"{tmp_path / 'foreign.csv'}, line 1: not a JSON line" in capsys.readouterr().err

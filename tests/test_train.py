@@ -90,9 +90,9 @@ def test_group_members_must_share_the_architecture():
 @pytest.mark.parametrize(
     "argv, fragment",
     [
-        (["--model", "gpt-9", "--dry-run"], "unknown model preset 'gpt-9'"),
-        (["--mixing-ratio", "1.5", "--dry-run"], "mixing_ratio must be in [0, 1], got 1.5"),
-        (["--tokens", "0", "--dry-run"], "tokens (the budget) must be a positive integer, got 0"),
+        (["--model", "gpt-9", "--dry-run"], "--model gpt-9: must be one of"),
+        (["--mixing-ratio", "1.5", "--dry-run"], "--mixing-ratio 1.5: must be a number in [0, 1]"),
+        (["--tokens", "0", "--dry-run"], "--tokens 0: must be an integer in [1, 1e15]"),
     ],
 )
 def test_train_cli_rejects_bad_configs_with_one_line(argv, fragment):
@@ -100,7 +100,8 @@ def test_train_cli_rejects_bad_configs_with_one_line(argv, fragment):
     import sys
 
     proc = subprocess.run([sys.executable, "-m", "empirical", "train", *argv], capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: {proc.stderr.strip()[7:]}"]
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.stderr.startswith("python -m empirical train: error: ")
     assert fragment in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -1,0 +1,224 @@
+"""Training throughput against this machine's matrix-product peak, fp32 and bf16, K = 1 and 8.
+
+    python benchmarks/bench_peak.py [--presets tiny-50k tiny-100k small-200k small-500k]
+                                    [--K 1 8] [--batch 16] [--seq-len 192] [--reps 5]
+                                    [--threads 2] [--baseline REF] [--profile PRESET]
+
+1. Peak: GFLOP/s of bare ``torch.mm`` in fp32 and bf16, on a 2048^3 product and at each preset's
+   own shapes (every projection, MLP and head product of a training step: forward, input
+   gradient, weight gradient), FLOP-weighted over those shapes.
+2. Per preset, precision and K: tokens/s of a training step as the trainer runs it (the K-stacked
+   model's forward with the fused head and loss, backward, StackedAdamW with per-model clipping;
+   bf16 = ``torch.autocast``, i.e. the model's mixed-precision policy), on random tokens; the
+   achieved FLOP/s from ``empirical.model.training_flops_per_token``, and that as a fraction of
+   the peak at the preset's shapes and of the 2048^3 peak.
+3. ``--baseline REF``: the same fp32 and bf16 steps with the model and optimiser of git revision
+   REF (read with ``git show``), timed in the same interleaved rounds, and the ratio to it.
+4. ``--profile PRESET``: where one training step's time goes (torch.profiler, both precisions):
+   matrix products, attention, softmax and loss, casts, optimiser, the rest.
+
+Every variant is timed in interleaved rounds (other processes on shared cores hit all alike) and
+the median of the rounds is reported; the load average is printed.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from empirical import model as current_model  # noqa: E402
+from empirical import optim as current_optim  # noqa: E402
+from empirical.config import OptimConfig  # noqa: E402
+from empirical.model import keep_freed_memory, training_flops_per_token  # noqa: E402
+from empirical.presets import get_preset, params_nonembedding  # noqa: E402
+
+DEFAULT_PRESETS = ("tiny-50k", "tiny-100k", "small-200k", "small-500k")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def interleaved_medians(fns: dict, reps: int) -> dict:
+    """Median wall time of each function over ``reps`` rounds, one call of each per round."""
+    for fn in fns.values():
+        fn()  # warm up: allocator, thread pool, first-touch memory
+    times = {name: [] for name in fns}
+    for _ in range(reps):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def step_shapes(name: str, batch: int, seq_len: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of every matrix product in one model's training step, projections and head:
+    forward y = x W^T (N, d_in, d_out), input gradient (N, d_out, d_in), weight gradient
+    (d_out, N, d_in)."""
+    cfg = get_preset(name)
+    d, f, V, N = cfg.d_model, cfg.d_ff, cfg.vocab_size, batch * (seq_len - 1)
+    layer = [(d, 3 * d), (d, d), (d, f), (f, d)]
+    shapes = []
+    for d_in, d_out in layer * cfg.n_layer + [(d, V)]:
+        shapes += [(N, d_in, d_out), (N, d_out, d_in), (d_out, N, d_in)]
+    return shapes
+
+
+def matmul_rates(shapes: list[tuple[int, int, int]], reps: int) -> dict:
+    """GFLOP/s of the products ``shapes`` done one after another, per dtype."""
+    gen = torch.Generator().manual_seed(0)
+    operands = {key: [(torch.randn(m, k, generator=gen).to(dt), torch.randn(k, n, generator=gen).to(dt))
+                      for m, k, n in shapes] for key, dt in DTYPES.items()}
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    fns = {key: (lambda ops=ops: [torch.mm(a, b) for a, b in ops]) for key, ops in operands.items()}
+    return {key: flops / t / 1e9 for key, t in interleaved_medians(fns, reps).items()}
+
+
+def load_revision(ref: str):
+    """The ``empirical.model`` and ``empirical.optim`` modules of git revision ``ref``."""
+    folder = Path(tempfile.mkdtemp(prefix="bench_peak_"))
+    modules = []
+    for name in ("model", "optim"):
+        text = subprocess.run(["git", "show", f"{ref}:empirical/{name}.py"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout
+        path = folder / f"rev_{name}.py"
+        path.write_text(text)
+        spec = importlib.util.spec_from_file_location(f"rev_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules.append(module)
+    return modules
+
+
+def training_step(model_mod, optim_mod, name: str, K: int, batch: int, seq_len: int, precision: str, steps: int = 2):
+    """A closure running ``steps`` training steps of a K-stack as the trainer does."""
+    cfg = get_preset(name).replace(max_seq_len=max(seq_len, 256))
+    model = model_mod.GPTNeoX(cfg, seeds=list(range(K)))
+    optimiser = optim_mod.StackedAdamW(model.parameters(), K, OptimConfig(lr=1e-3))
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, cfg.vocab_size, (K, batch, seq_len - 1), generator=gen)
+    targets = torch.randint(0, cfg.vocab_size, (K, batch, seq_len - 1), generator=gen)
+    lrs = torch.full((K,), 1e-3)
+
+    def run():
+        for _ in range(steps):
+            autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
+                        else contextlib.nullcontext())
+            with autocast:
+                losses = model(idx, targets)
+            losses.sum().backward()
+            optimiser.step(lrs)
+            optimiser.zero_grad()
+    return run, steps * K * batch * (seq_len - 1)
+
+
+CATEGORIES = (("attention", ("scaled_dot_product", "flash_attention")),
+              ("matmul", ("aten::bmm", "aten::baddbmm", "aten::mm", "aten::addmm", "aten::matmul")),
+              ("softmax+loss", ("softmax", "gather", "index_put", "logsumexp", "aten::log")),
+              ("casts+copies", ("aten::copy_", "aten::_to_copy", "aten::cat", "aten::index")),
+              ("norm+gelu", ("layer_norm", "gelu")))
+
+
+def profile_step(name: str, batch: int, seq_len: int) -> None:
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    print(f"\nwhere one training step's time goes, {name}, K = 1, {batch} x {seq_len - 1} tokens (torch.profiler, "
+          f"self CPU time, ms per step):")
+    print(f"{'precision':9s} {'total':>7s} {'optimiser':>9s} " + " ".join(f"{c:>12s}" for c, _ in CATEGORIES)
+          + f" {'other':>7s}")
+    for precision in DTYPES:
+        cfg = get_preset(name)
+        model = current_model.GPTNeoX(cfg, seeds=[0])
+        optimiser = current_optim.StackedAdamW(model.parameters(), 1, OptimConfig(lr=1e-3))
+        idx = torch.randint(0, cfg.vocab_size, (1, batch, seq_len - 1))
+        lrs = torch.full((1,), 1e-3)
+
+        def step():
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                losses = model(idx, idx)
+            losses.sum().backward()
+            with record_function("optimiser"):
+                optimiser.step(lrs)
+                optimiser.zero_grad()
+        for _ in range(2):
+            step()
+        steps = 3
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                step()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events) / 1e3 / steps
+        optim_ms = sum(e.cpu_time_total for e in events if e.key == "optimiser") / 1e3 / steps
+        spent = {c: 0.0 for c, _ in CATEGORIES}
+        for e in events:
+            for category, needles in CATEGORIES:
+                if any(n in e.key for n in needles):
+                    spent[category] += e.self_cpu_time_total / 1e3 / steps
+                    break
+        other = total - optim_ms - sum(spent.values())
+        print(f"{precision:9s} {total:7.1f} {optim_ms:9.1f} " + " ".join(f"{spent[c]:12.1f}" for c, _ in CATEGORIES)
+              + f" {other:7.1f}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS))
+    parser.add_argument("--K", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--batch", type=int, default=16, help="sequences per model per step (the full preset's 16)")
+    parser.add_argument("--seq-len", type=int, default=192, help="tokens per sequence (the model sees seq_len - 1)")
+    parser.add_argument("--reps", type=int, default=5, help="interleaved rounds; the median is reported")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--baseline", metavar="REF", help="also time the model and optimiser of this git revision")
+    parser.add_argument("--profile", metavar="PRESET", help="print where one step's time goes for this preset")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    print(f"torch {torch.__version__}, {args.threads} threads, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}, load average before {os.getloadavg()[0]:.2f} on "
+          f"{os.cpu_count()} cores; {args.batch} x {args.seq_len - 1} tokens per model per step, "
+          f"median of {args.reps} interleaved rounds")
+    square = matmul_rates([(2048, 2048, 2048)], args.reps)
+    print(f"\nmatmul peak, 2048^3: fp32 {square['fp32']:.0f} GFLOP/s, bf16 {square['bf16']:.0f} GFLOP/s")
+    baseline = load_revision(args.baseline) if args.baseline else None
+    print(f"\n| preset | non-emb params | MFLOP/token | K | precision | tokens/s | GFLOP/s | peak at shapes "
+          f"(GFLOP/s) | of shape peak | of 2048^3 peak | bf16 / fp32 |" + (f" vs {args.baseline} |" if baseline else ""))
+    print("|---" * (11 + bool(baseline)) + "|")
+    for name in args.presets:
+        cfg = get_preset(name)
+        flops = training_flops_per_token(cfg, args.seq_len - 1)
+        peak = matmul_rates(step_shapes(name, args.batch, args.seq_len), max(3, args.reps // 2))
+        for K in args.K:
+            fns, tokens = {}, {}
+            for precision in DTYPES:
+                fns[precision], tokens[precision] = training_step(current_model, current_optim, name, K, args.batch,
+                                                                  args.seq_len, precision)
+                if baseline:
+                    fns["base-" + precision], _ = training_step(*baseline, name, K, args.batch, args.seq_len, precision)
+            seconds = interleaved_medians(fns, args.reps)
+            rate = {key: tokens["fp32"] / t for key, t in seconds.items()}
+            for precision in DTYPES:
+                achieved = rate[precision] * flops / 1e9
+                ratio = f"{rate['bf16'] / rate['fp32']:.2f}x" if precision == "bf16" else ""
+                line = (f"| {name} | {params_nonembedding(cfg):,} | {flops / 1e6:.2f} | {K} | {precision} | "
+                        f"{rate[precision]:,.0f} | {achieved:.1f} | {peak[precision]:.0f} | "
+                        f"{achieved / peak[precision]:.0%} | {achieved / square[precision]:.0%} | {ratio} |")
+                if baseline:
+                    line += f" {rate[precision] / rate['base-' + precision]:.2f}x |"
+                print(line, flush=True)
+    if args.profile:
+        profile_step(args.profile, args.batch, args.seq_len)
+    print(f"\nload average after {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""`capacity calibrate` and `capacity predict --calibration`, in process."""
+import json
+
+import pytest
+
+from capacity.cli import main
+from capacity.predictors import Fitted
+from predict_tables import from_odds, results_rows, table
+
+
+def _critical(M, T):
+    return from_odds(0.6 * (M / 1e5) ** -0.5)
+
+
+@pytest.fixture
+def results(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in results_rows(table(_critical))))
+    return path
+
+
+def test_calibrate_picks_by_the_rule_and_records_what_it_was_fitted_on(results, tmp_path, capsys):
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", str(results), "--out", str(out), "--bootstrap", "50"]) == 0
+    cal = json.loads(out.read_text())
+    assert cal["schema"] == "phasemix.calibration/1" and cal["requested"] == "auto"
+    assert cal["predictor"] == "odds-power-law"  # the table is that model's own: exact in inner leave-one-out
+    assert cal["fitted"]["fitted_on"] == ["m50000", "m100000", "m200000", "m400000", "m800000"]
+    assert len(cal["fitted"]["run_ids"]) == 25 and cal["selection_scores"]["odds-power-law"] < 1e-3
+    assert "Predictor odds-power-law (chosen by the rule from auto)" in capsys.readouterr().out
+
+
+def test_predict_with_a_calibration_gives_the_fitted_value_and_warns_beyond_2x(results, tmp_path, capsys):
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", str(results), "--out", str(out), "--predictor", "logistic", "--exclude", "m800000",
+                 "--bootstrap", "50"]) == 0
+    cal = json.loads(out.read_text())
+    assert cal["excluded_models"] == ["m800000"] and "m800000" not in cal["fitted"]["fitted_on"]
+    capsys.readouterr()
+    assert main(["predict", "--calibration", str(out), "--params", "3e5", "--json"]) == 0
+    captured = capsys.readouterr()
+    got = json.loads(captured.out)
+    assert {"critical_mixing_ratio", "interval", "predictor", "extrapolation_factor"} <= set(got)
+    value, interval = Fitted.from_dict(cal["fitted"]).predict(3e5)
+    assert got["critical_mixing_ratio"] == pytest.approx(value) and got["interval"] == pytest.approx(list(interval))
+    assert got["critical_mixing_ratio"] == pytest.approx(_critical(3e5, 0), rel=2e-2)
+    assert got["predictor"] == "logistic" and got["extrapolation_factor"] == 1.0 and captured.err == ""
+    assert main(["predict", "--calibration", str(out), "--params", "2e6", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["extrapolation_factor"] == pytest.approx(5.0)
+    assert captured.err.count("\n") == 1 and "warning: 5x outside the calibrated sizes" in captured.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["calibrate", "{results}", "--out", "{out}", "--predictor", "nope"], "--predictor nope: must be one of auto"),
+    (["calibrate", "{results}", "--out", "{out}", "--exclude", "m9"], "--exclude names models ['m9']"),
+    (["calibrate", "{results}", "--out", "{out}", "--accuracy", "1.5"], "--accuracy 1.5: must be a number in (0, 1)"),
+    (["predict", "--params", "1e6"], "--people: required (or give --calibration)"),
+    (["predict", "--params", "1e6", "--calibration", "{results}"], "is not JSON"),
+    (["predict", "--params", "1e6", "--calibration", "{notcal}"], "is not a calibration file"),
+    (["predict", "--params", "1e6", "--people", "10", "--tokens-per-person", "70", "--tokens", "1e7"],
+     "--tokens 10000000.0: cannot be combined"),
+])
+def test_bad_inputs_exit_2_with_one_line(results, tmp_path, capsys, argv, message):
+    notcal = tmp_path / "other.json"
+    notcal.write_text("{}")
+    argv = [a.format(results=results, out=tmp_path / "c.json", notcal=notcal) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_knowledge_flags_conflict_with_a_calibration(results, tmp_path, capsys):
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", str(results), "--out", str(out), "--predictor", "odds-power-law", "--bootstrap", "20"]) == 0
+    capsys.readouterr()
+    for extra in (["--people", "10"], ["--bits-per-param", "3"], ["--params-kind", "total"]):
+        assert main(["predict", "--params", "1e5", "--calibration", str(out), *extra]) == 2
+        assert f"{extra[0]} " in (err := capsys.readouterr().err) and "cannot be combined with --calibration" in err
