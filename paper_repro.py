@@ -42,7 +42,7 @@ from figures.theory import fraction_vs_ratio_figure, phase_diagram_figure, thres
 
 # Non-embedding parameters of the Pythia models the paper trained (GPT-NeoX configs).
 PYTHIA_NONEMBEDDING = {"14M": 1_189_888, "31M": 4_739_072, "70M": 18_915_328, "160M": 85_056_000, "410M": 302_311_424}
-# PAPER.md section 3, Table 1 (70M, SynBio-320k): the transition the theory should place.
+# arXiv 2505.18091, Table 1 (70M, SynBio-320k): the transition the theory should place.
 PAPER_TABLE1 = {0.10: 0.4, 0.15: 0.4, 0.20: 0.4, 0.25: 0.8, 0.30: 7.3, 0.35: 27.5, 0.40: 40.4, 0.45: 58.1}
 
 

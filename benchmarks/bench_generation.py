@@ -1,5 +1,5 @@
 """Knowledge tokens generated per second on one core: token-level SynBio generation against
-rendering the text and tokenizing it (issue 3: expected >= 2M tokens/s and >= 20x), and the
+rendering the text and tokenizing it (target: >= 2M tokens/s and >= 20x), and the
 throughput of the mixed training stream.
 
     python benchmarks/bench_generation.py [--people 10000] [--seconds 3] [--tokenizer tokenizer.json]

@@ -5,7 +5,7 @@
 
 Prints, per preset and K: forward+backward tokens/s and whole-step tokens/s (forward, backward,
 per-model clipping, AdamW) of one K-stack, against K solo models stepped one after another (each
-with its own optimiser, as a sweep would run them without stacking), and the ratio (issue 7).
+with its own optimiser, as a sweep would run them without stacking), and the ratio.
 Then evaluation facts per second: teacher-forced scoring (exact match + cross-entropy, all K
 models in one pass) and batched greedy decoding, against greedy decoding one prompt at a time.
 Numbers are best-of-N wall times; the load average is printed because the cores may be shared.

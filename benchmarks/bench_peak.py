@@ -17,8 +17,9 @@
 4. ``--profile PRESET``: where one training step's time goes (torch.profiler, both precisions):
    matrix products, attention, softmax and loss, casts, optimiser, the rest.
 
-Every variant is timed in interleaved rounds (other processes on shared cores hit all alike) and
-the median of the rounds is reported; the load average is printed.
+Every variant, the peaks included, is timed in the same interleaved rounds (other processes on
+shared cores hit all alike); tokens/s and GFLOP/s are medians over rounds, ratios the median of
+each round's ratio; the load average is printed.
 """
 from __future__ import annotations
 
@@ -48,8 +49,8 @@ DEFAULT_PRESETS = ("tiny-50k", "tiny-100k", "small-200k", "small-500k")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-def interleaved_medians(fns: dict, reps: int) -> dict:
-    """Median wall time of each function over ``reps`` rounds, one call of each per round."""
+def interleaved_times(fns: dict, reps: int) -> dict:
+    """Wall times of each function over ``reps`` rounds, one call of each per round."""
     for fn in fns.values():
         fn()  # warm up: allocator, thread pool, first-touch memory
     times = {name: [] for name in fns}
@@ -58,7 +59,13 @@ def interleaved_medians(fns: dict, reps: int) -> dict:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
+
+
+def median_ratio(times: dict, slow: str, fast: str) -> float:
+    """Median over rounds of times[slow] / times[fast]: each round's two runs were back to back, so
+    load that comes and goes on shared cores cancels better than in a ratio of medians."""
+    return statistics.median(a / b for a, b in zip(times[slow], times[fast]))
 
 
 def step_shapes(name: str, batch: int, seq_len: int) -> list[tuple[int, int, int]]:
@@ -74,14 +81,13 @@ def step_shapes(name: str, batch: int, seq_len: int) -> list[tuple[int, int, int
     return shapes
 
 
-def matmul_rates(shapes: list[tuple[int, int, int]], reps: int) -> dict:
-    """GFLOP/s of the products ``shapes`` done one after another, per dtype."""
+def matmul_fns(shapes: list[tuple[int, int, int]], label: str) -> tuple[dict, int]:
+    """Functions doing the products ``shapes`` one after another, per dtype, and their FLOPs."""
     gen = torch.Generator().manual_seed(0)
     operands = {key: [(torch.randn(m, k, generator=gen).to(dt), torch.randn(k, n, generator=gen).to(dt))
                       for m, k, n in shapes] for key, dt in DTYPES.items()}
-    flops = sum(2 * m * k * n for m, k, n in shapes)
-    fns = {key: (lambda ops=ops: [torch.mm(a, b) for a, b in ops]) for key, ops in operands.items()}
-    return {key: flops / t / 1e9 for key, t in interleaved_medians(fns, reps).items()}
+    fns = {f"{label}-{key}": (lambda ops=ops: [torch.mm(a, b) for a, b in ops]) for key, ops in operands.items()}
+    return fns, sum(2 * m * k * n for m, k, n in shapes)
 
 
 def load_revision(ref: str):
@@ -187,33 +193,37 @@ def main(argv=None) -> None:
           f"{torch.backends.cpu.get_cpu_capability()}, load average before {os.getloadavg()[0]:.2f} on "
           f"{os.cpu_count()} cores; {args.batch} x {args.seq_len - 1} tokens per model per step, "
           f"median of {args.reps} interleaved rounds")
-    square = matmul_rates([(2048, 2048, 2048)], args.reps)
-    print(f"\nmatmul peak, 2048^3: fp32 {square['fp32']:.0f} GFLOP/s, bf16 {square['bf16']:.0f} GFLOP/s")
+    square_fns, square_flops = matmul_fns([(2048, 2048, 2048)], "square")
     baseline = load_revision(args.baseline) if args.baseline else None
     print(f"\n| preset | non-emb params | MFLOP/token | K | precision | tokens/s | GFLOP/s | peak at shapes "
-          f"(GFLOP/s) | of shape peak | of 2048^3 peak | bf16 / fp32 |" + (f" vs {args.baseline} |" if baseline else ""))
-    print("|---" * (11 + bool(baseline)) + "|")
+          f"(GFLOP/s) | of shape peak | 2048^3 peak (GFLOP/s) | of 2048^3 peak | bf16 / fp32 |"
+          + (f" vs {args.baseline} |" if baseline else ""))
+    print("|---" * (12 + bool(baseline)) + "|")
     for name in args.presets:
         cfg = get_preset(name)
         flops = training_flops_per_token(cfg, args.seq_len - 1)
-        peak = matmul_rates(step_shapes(name, args.batch, args.seq_len), max(3, args.reps // 2))
+        shape_fns, shape_flops = matmul_fns(step_shapes(name, args.batch, args.seq_len), "shapes")
         for K in args.K:
-            fns, tokens = {}, {}
+            # The peaks are timed in the same rounds as the steps, so the fractions share their load.
+            fns, tokens = {**square_fns, **shape_fns}, {}
             for precision in DTYPES:
                 fns[precision], tokens[precision] = training_step(current_model, current_optim, name, K, args.batch,
                                                                   args.seq_len, precision)
                 if baseline:
                     fns["base-" + precision], _ = training_step(*baseline, name, K, args.batch, args.seq_len, precision)
-            seconds = interleaved_medians(fns, args.reps)
-            rate = {key: tokens["fp32"] / t for key, t in seconds.items()}
+            times = interleaved_times(fns, args.reps)
+            seconds = {key: statistics.median(ts) for key, ts in times.items()}
             for precision in DTYPES:
-                achieved = rate[precision] * flops / 1e9
-                ratio = f"{rate['bf16'] / rate['fp32']:.2f}x" if precision == "bf16" else ""
+                rate = tokens[precision] / seconds[precision]
+                achieved = rate * flops / 1e9
+                peak = shape_flops / seconds[f"shapes-{precision}"] / 1e9
+                square = square_flops / seconds[f"square-{precision}"] / 1e9
+                ratio = f"{median_ratio(times, 'fp32', 'bf16'):.2f}x" if precision == "bf16" else ""
                 line = (f"| {name} | {params_nonembedding(cfg):,} | {flops / 1e6:.2f} | {K} | {precision} | "
-                        f"{rate[precision]:,.0f} | {achieved:.1f} | {peak[precision]:.0f} | "
-                        f"{achieved / peak[precision]:.0%} | {achieved / square[precision]:.0%} | {ratio} |")
+                        f"{rate:,.0f} | {achieved:.1f} | {peak:.0f} | {achieved / peak:.0%} | {square:.0f} | "
+                        f"{achieved / square:.0%} | {ratio} |")
                 if baseline:
-                    line += f" {rate[precision] / rate['base-' + precision]:.2f}x |"
+                    line += f" {median_ratio(times, 'base-' + precision, precision):.2f}x |"
                 print(line, flush=True)
     if args.profile:
         profile_step(args.profile, args.batch, args.seq_len)

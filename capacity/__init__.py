@@ -1,4 +1,4 @@
-"""The theory of knowledge acquisition under data mixing (PAPER.md section 4). Imports no torch."""
+"""The theory of knowledge acquisition under data mixing (arXiv 2505.18091, Sec. 4). Imports no torch."""
 from capacity.allocation import Allocation, optimal_allocation, optimal_allocation_cvxpy
 from capacity.critical import CriticalEstimate, critical_frequency, critical_point, critical_ratio, critical_size, firth_logistic, logistic_fit
 from capacity.calibration import MeasuredCritical, RunRecord, WebLaw, fit_web_law, load_runs, measure_critical_ratios

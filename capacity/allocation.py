@@ -1,4 +1,4 @@
-"""The optimal bounded-capacity learner (PAPER.md section 4, Theorem 4.3, generalised to n domains).
+"""The optimal bounded-capacity learner (arXiv 2505.18091, Sec. 4, Theorem 4.3, generalised to n domains).
 
     minimise   sum_i w_i F_i(m_i)   subject to   sum_i m_i <= M,  m_i >= 0,
 

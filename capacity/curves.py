@@ -1,6 +1,6 @@
 """Loss-versus-capacity curves F(m): the best achievable loss of a domain given m bits of capacity.
 
-PAPER.md section 4: F is non-increasing and convex in m (a rate-distortion argument). Every curve here
+arXiv 2505.18091, Sec. 4: F is non-increasing and convex in m (a rate-distortion argument). Every curve here
 is convex and non-increasing on m >= 0 and knows its value, its one-sided derivatives, and its
 *demand* at a marginal value s: the set of capacities at which -F' crosses s. Demand is what the
 water-filling solver and the thresholds of Theorem 4.3 are built on:
@@ -53,7 +53,7 @@ class LossCurve(Protocol):
 
 @dataclass(frozen=True)
 class PowerLawCurve:
-    """F(m) = C + A m^-alpha for m > 0 (PAPER.md section 4, "Power-law web loss"); F(0) = +inf.
+    """F(m) = C + A m^-alpha for m > 0 (arXiv 2505.18091, Sec. 4; docs/THEORY.md, section 4); F(0) = +inf.
 
     -F'(m) = A alpha m^-(alpha+1), so demand(s) = (A alpha / s)^(1/(alpha+1)) for s > 0.
     """

@@ -1,4 +1,4 @@
-"""Fits that turn measurements into the theory's inputs and checks (PAPER.md sections 3-4).
+"""Fits that turn measurements into the theory's inputs and checks (arXiv 2505.18091, Secs. 3-5).
 
 (a) ``fit_scaling_law``: the web-loss law L(M) = C + A M^-alpha, fitted the robust way of the Epoch AI
     Chinchilla replication (Besiroglu et al. 2024): C = exp(c), A = exp(a), minimise

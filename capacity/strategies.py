@@ -1,4 +1,4 @@
-"""Strategies that raise each fact's frequency at a low mixing ratio (PAPER.md section 6).
+"""Strategies that raise each fact's frequency at a low mixing ratio (arXiv 2505.18091, Sec. 6).
 
 * Random subsampling: keep a fraction rho of the N items. The mixing ratio is unchanged, so each kept
   item is seen 1/rho times as often (p -> p / rho) while the set holds rho N b bits.

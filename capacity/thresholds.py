@@ -1,4 +1,4 @@
-"""Thresholds of Theorem 4.3 and their power-law closed forms (PAPER.md section 4).
+"""Thresholds of Theorem 4.3 and their power-law closed forms (arXiv 2505.18091, Sec. 4).
 
 Setting: a mixture r * facts + (1 - r) * web. The facts curve is F1(m) = C1 + p max(H - m, 0) (each
 fact seen with frequency p per token of the knowledge data, H bits in all) and the web curve F2 is
@@ -97,7 +97,7 @@ def threshold_frequency(law: PowerLawCurve, capacity_bits, mixing_ratio):
 
 
 def threshold_frequency_slope(law: PowerLawCurve) -> float:
-    """d log f_thres / d log M = -(alpha + 1) (PAPER.md section 3, Fig. 7: -1.283 for alpha 0.283)."""
+    """d log f_thres / d log M = -(alpha + 1) (arXiv 2505.18091, Fig. 7: -1.283 for alpha 0.283)."""
     return -(law.exponent + 1.0)
 
 

@@ -1,4 +1,4 @@
-"""Units, made explicit (PAPER.md section 4, last paragraph: units decide the constants).
+"""Units, made explicit (docs/THEORY.md, section 1: units decide the constants).
 
 * Loss: bits or nats per token. The theory is stated in bits; measured losses are usually nats.
 * Capacity: bits. A model of N parameters stores at most ``bits_per_parameter * N`` bits
@@ -92,7 +92,7 @@ class WebLossLaw:
 
 
 PAPER_FINEWEB_EDU_LAW = WebLossLaw(1.769, 4.952, 0.283, loss_unit="nats", size_unit=1e6, params_kind="nonembedding")
-"""PAPER.md section 3 (Fig. 7b): FineWeb-Edu validation loss of Pythia models, N in millions.
+"""arXiv 2505.18091, Fig. 7: FineWeb-Edu validation loss of Pythia models, N in millions.
 The digest does not state which parameter count the fit used; our reading is non-embedding."""
 
 
@@ -134,7 +134,7 @@ class KnowledgeSet:
         tokens_per_item: float,
         bits_per_item: float,
     ) -> "KnowledgeSet":
-        """The power-law SynBio (PAPER.md section 3): group g = 1..G is drawn with probability
+        """The power-law SynBio (arXiv 2505.18091, Fig. 7a): group g = 1..G is drawn with probability
         proportional to g^-exponent, uniformly within the group (paper: 100 x 100, exponent 1.5)."""
         if int(groups) != groups or groups < 1:
             raise ValueError(f"groups must be a positive integer, got {groups!r}")
@@ -174,6 +174,6 @@ def synbio_bits_per_person(
     days: int = 28, months: int = 12, years: int = 200, cities: int = 200, universities: int = 300,
     majors: int = 100, employers: int = 263,
 ) -> float:
-    """Entropy of one SynBio person's five attributes (PAPER.md section 2: about 46.5 bits)."""
+    """Entropy of one SynBio person's five attributes (arXiv 2505.18091, setup: about 46.5 bits)."""
     sizes: Sequence[int] = (days * months * years, cities, universities, majors, employers)
     return float(sum(math.log2(s) for s in sizes))

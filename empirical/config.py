@@ -62,12 +62,12 @@ def _check_types(config, prefix: str) -> None:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """What the model is trained on: a knowledge set mixed into web text at ratio r (PAPER.md section 2)."""
+    """What the model is trained on: a knowledge set mixed into web text at ratio r (arXiv 2505.18091, setup)."""
 
     knowledge: str = "synbio"
     people: int = 1000  # N: items of the knowledge set (people for SynBio)
     mixing_ratio: float = 0.3  # r: share of training tokens from the knowledge set
-    subsample_rho: float = 1.0  # keep this fraction of the people (PAPER.md section 6)
+    subsample_rho: float = 1.0  # keep this fraction of the people (arXiv 2505.18091, Sec. 6)
     ckm_tau: float = 0.0  # compact knowledge mixing: extra compact forms, share of knowledge tokens
     powerlaw_groups: int = 100  # power-law SynBio: groups of people_per_group people
     powerlaw_exponent: float = 1.5

@@ -1,6 +1,6 @@
 """Web text: the embedded default corpus, local folders and Hugging Face hub corpora, and their token arrays.
 
-The paper mixes its knowledge set into web text (FineWeb-Edu, the Pile; PAPER.md section 2). Three
+The paper mixes its knowledge set into web text (FineWeb-Edu, the Pile; arXiv 2505.18091, setup). Three
 kinds of corpus give the same interface, ``documents(split)`` over ``split in ("train", "validation")``:
 
 * ``default_corpus()``: the embedded corpus shipped in ``empirical/data/corpus/`` (public-domain and

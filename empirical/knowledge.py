@@ -5,7 +5,7 @@ A knowledge source (SynBio and its variants in ``empirical.synbio``, the reasoni
 ``empirical.tasks``) implements :class:`KnowledgeSource`. The mixer (``empirical.mixing``) asks it
 for blocks of exposures and places them, whole, into training sequences.
 
-Token-level generation (issue 3, item 3): every fragment of text an exposure can contain (a name
+Token-level generation: every fragment of text an exposure can contain (a name
 part, an attribute value, the words of a template between its slots) is tokenized once; an exposure
 is then a row of piece ids, and a batch of exposures is one vectorised gather from a flat pool of
 token ids. Byte-level BPE decodes concatenatively, so decoding the gathered ids gives exactly the
@@ -29,7 +29,7 @@ class Exposures:
     """A batch of exposures: ``tokens`` is their concatenation (each one ends with end-of-text).
 
     ``lengths[i]`` tokens belong to exposure i, which shows item ``items[i]`` (a person; for the
-    reasoning tasks an instance code) in compact form if ``compact[i]`` (CKM, PAPER.md section 3).
+    reasoning tasks an instance code) in compact form if ``compact[i]`` (CKM, arXiv 2505.18091, Sec. 6).
     """
 
     tokens: np.ndarray  # (sum(lengths),) int32
@@ -54,7 +54,7 @@ class Exposures:
 
 @dataclass(frozen=True)
 class EvaluationItem:
-    """One exact-match question (PAPER.md section 2, "Evaluation"): greedy-decode ``len(target)``
+    """One exact-match question (arXiv 2505.18091, setup: evaluation): greedy-decode ``len(target)``
     tokens after ``prompt``; correct iff they equal ``target``. Same fields as ``empirical.evaluate.EvalItem``."""
 
     prompt: list[int]

@@ -1,4 +1,4 @@
-"""Token-level data mixing (PAPER.md section 2, "Data mixing") and exposure accounting (section 4).
+"""Token-level data mixing (arXiv 2505.18091, setup: "data mixing") and exposure accounting (Sec. 4).
 
 ``MixedStream`` yields batches of fixed-length sequences, (batch_size, seq_len) int32 arrays, in
 which a fraction r (the mixing ratio) of the tokens are knowledge exposures and 1 - r web text.
@@ -49,7 +49,7 @@ def window_tolerance(mixing_ratio: float, seq_len: int, max_exposure_tokens: int
 def expected_exposure_frequency(knowledge: KnowledgeSource, mixing_ratio: float) -> np.ndarray:
     """Each item's exposures per training token in expectation: r p_i / E[tokens per exposure].
 
-    This is the theory's exposure frequency of each of the item's facts (PAPER.md section 4: the
+    This is the theory's exposure frequency of each of the item's facts (arXiv 2505.18091, Sec. 4: the
     probability mass, per training token, of the fact's contexts; f = r p there), for uniform
     SynBio r / (N x tokens per biography)."""
     if knowledge.item_probabilities is None:

@@ -84,12 +84,13 @@ def compute_dtype(param: torch.Tensor, device: torch.device) -> torch.dtype:
     """The dtype of the matrix products: autocast's (bf16) when it is on for ``device``, else the
     parameters' own.
 
-    The mixed-precision policy (``TrainConfig.precision == "bf16"``, arXiv 2505.18091 Sec. 2 trains
-    in bf16): parameters, their gradients and the optimiser stay fp32 (master weights); each step
-    casts every weight to bf16 once, the linear layers, the output head and the MLP run in bf16,
-    while the residual stream, layer norms, softmaxes and the loss stay fp32. Autocast instead
-    casts around every op, and on CPU sends attention to a bf16 kernel slower than the fp32 one,
-    which made bf16 training slower than fp32 here.
+    The mixed-precision policy (``TrainConfig.precision == "bf16"``): parameters, their gradients
+    and the optimiser stay fp32 (master weights); each forward casts every weight to bf16 once,
+    and the linear layers, the MLP and the output head's products run in bf16 (the head's
+    softmax accumulates in fp32 and writes bf16 probabilities, which its gradient products take);
+    the residual stream, layer norms, rotary, the loss sums and, on CPU, attention stay fp32
+    (``attention_dtype``). Autocast instead casts around every op, and on CPU sends attention to
+    a bf16 kernel slower than the fp32 one: that made bf16 training slower than fp32 here.
     """
     if torch.is_autocast_enabled(device.type):
         return torch.get_autocast_dtype(device.type)

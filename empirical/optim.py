@@ -51,7 +51,9 @@ class StackedAdamW:
     model's ~50 tensors cost more than the arithmetic. ``zero_grad`` zeroes the gradient buffer in
     place and autograd accumulates into it. If a parameter's storage or gradient was replaced
     (``model.to(device)`` after construction, a gradient assigned by hand), the step falls back to
-    the same arithmetic per tensor, so results never depend on which path ran.
+    the same arithmetic per tensor, so results never depend on which path ran. As with
+    ``torch.optim.AdamW`` after ``zero_grad(set_to_none=False)``, a parameter that got no gradient
+    in a step is stepped with a zero one (its moments decay).
     """
 
     def __init__(self, params, n_models: int, config: OptimConfig):
@@ -102,7 +104,9 @@ class StackedAdamW:
                    for p, g, v in zip(self.params, self._grad_views, self._param_views))
 
     def zero_grad(self) -> None:
-        if self._flat():
+        if all(p.data_ptr() == v.data_ptr() for p, v in zip(self.params, self._param_views)):
+            for p, g in zip(self.params, self._grad_views):  # re-attach gradients replaced by hand
+                p.grad = g
             self.flat_grad.zero_()
             return
         for p in self.params:

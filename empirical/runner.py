@@ -8,7 +8,7 @@ rows its checkpoint carries that the table lacks (a kill between the two writes)
 end, and rows are never appended twice, so a sweep killed at any moment and started again ends with
 every row exactly once.
 
-Runs are packed into groups (``train_group``: K models as one stacked program, issue 7) when they share
+Runs are packed into groups (``train_group``: K models as one stacked program) when they share
 everything but their data and seed: architecture, batch, budget, schedule, evaluation points, sequence
 length, tokenizer, optimiser settings other than the peak rate, and the step they resume from. A group
 that fails is retried run by run, so one bad config costs only itself; a run that fails is recorded

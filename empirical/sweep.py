@@ -22,7 +22,7 @@ ROLES = ("main", "exposure_matched", "horizon", "reference")
 class Run:
     """One training run of a sweep. ``role`` says why it is there (a results-table column):
     "main" (a grid point), "exposure_matched" (a lower ratio trained proportionally longer, so its
-    exposures per person equal a main run's: PILOT.md), "horizon" (a low-ratio run trained longer,
+    exposures per person equal a main run's), "horizon" (a low-ratio run trained longer,
     to test that training longer barely helps below the critical ratio), "reference"."""
 
     config: TrainConfig
@@ -76,7 +76,7 @@ def round_tokens(config: TrainConfig, tokens: float) -> int:
 
 
 def exposure_matched(run: Run, factor: float) -> Run:
-    """The control of PILOT.md: ratio r / factor trained factor times longer, so each person is seen
+    """The exposure-matched control: ratio r / factor trained factor times longer, so each person is seen
     as often as in ``run``; at equal exposures, the capacity effect shows as lower accuracy."""
     c = run.config
     if not factor > 1:

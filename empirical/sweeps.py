@@ -3,12 +3,12 @@
 Each is a function ``(scale) -> Sweep`` built from a base config in a few lines. CPU scale uses the
 small presets and the 2048-token BPE: models of tens of thousands of non-embedding parameters whose
 capacity (about 2 bits per parameter) is comparable with the knowledge's entropy (46.6 bits per
-person), so that the knowledge competes for capacity (PILOT.md, "What follows"). GPU scale uses the
+person), so that the knowledge competes for capacity (an r-sweep at a fixed budget confounds ratio and exposures; see the README). GPU scale uses the
 Pythia presets, the Pythia tokenizer and SynBio sizes scaled to what one GPU trains in hours.
 
 Every mixing-ratio sweep carries exposure-matched controls (ratio r/2 trained twice as long) and
 horizon extensions at low r (4x the tokens, the paper's "training longer barely helps" test), because at a fixed budget exposures grow with r and an S-curve in r
-alone cannot tell capacity from exposure counts (PILOT.md).
+alone cannot tell capacity from exposure counts.
 
     python -m empirical sweep --list
     python -m empirical sweep ratio --dry-run
@@ -37,7 +37,7 @@ def base_config(scale: str = "cpu") -> TrainConfig:
     """The shared starting point of every sweep at this scale."""
     _check_scale(scale)
     if scale == "cpu":
-        # seq 192 holds the longest 2048-BPE biography (167 tokens) uncut; lr 5e-3 (PILOT.md: small
+        # seq 192 holds the longest 2048-BPE biography (167 tokens) uncut; lr 5e-3 (measured on these CPU models: small
         # models learned far faster at 5e-3 than 2e-3).
         return TrainConfig(
             model="tiny-50k",
@@ -46,7 +46,7 @@ def base_config(scale: str = "cpu") -> TrainConfig:
             eval=EvalConfig(points=6, people=200, templates="first", web_sequences=32),
             batch_size=16, tokens=3_000_000,
         )
-    # The paper's setup (PAPER.md section 2): Pythia tokenizer, WSD, lr 1e-3, bf16; SynBio and budgets
+    # The paper's setup (arXiv 2505.18091): Pythia tokenizer, WSD, lr 1e-3, bf16; SynBio and budgets
     # scaled down from 320k people / 32B tokens so one run takes an hour or so on one H200.
     return TrainConfig(
         model="pythia-70m",

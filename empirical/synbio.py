@@ -1,4 +1,4 @@
-"""SynBio-N, the synthetic biographies of PAPER.md section 2, and its variants (section 3, 6).
+"""SynBio-N, the synthetic biographies of arXiv 2505.18091 (its experimental setup), and its variants (Fig. 7a; Sec. 6).
 
 N people, each with a unique full name (first x middle x last: 400 x 400 x 1000 = 1.6e8 names,
 drawn without replacement) and five attributes drawn uniformly and independently:
@@ -14,7 +14,7 @@ Each exposure of a person is a biography of five sentences, one per attribute, i
 each from one of five templates drawn afresh; the full name starts every sentence; the biography
 ends with end-of-text. Variants, all from ``SynBioConfig``:
 
-* power-law frequencies (section 3, Fig. 7): G groups of N/G people; group g = 1..G is sampled
+* power-law frequencies (Fig. 7a): G groups of N/G people; group g = 1..G is sampled
   with probability proportional to g**-exponent, uniformly within the group;
 * subsampling (section 6): only a seeded fraction rho of the people is trained on (evaluation still
   covers everyone, so accuracy is at most about rho, as in the paper's numbers);
@@ -46,7 +46,7 @@ DAYS, YEARS = range(1, 29), range(1900, 2100)
 DATE_DOMAIN = len(DAYS) * len(MONTHS) * len(YEARS)  # 67,200
 
 # Five templates per attribute, all "{name}<words> {value}<end>": the prompt of an evaluation item
-# is the sentence up to the value (PAPER.md section 2, "Evaluation").
+# is the sentence up to the value (arXiv 2505.18091, setup: evaluation).
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "birth_date": (
         "{name}'s birth date is {value}.",
@@ -99,7 +99,7 @@ def load_list(name: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Domains:
-    """The name lists and attribute domains (PAPER.md section 2)."""
+    """The name lists and attribute domains (arXiv 2505.18091, setup)."""
 
     first: tuple[str, ...]
     middle: tuple[str, ...]
@@ -177,7 +177,7 @@ class SynBio:
         self.num_items = config.people
         rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
         d = self.domains
-        # Names without replacement from first x middle x last (PAPER.md section 2).
+        # Names without replacement from first x middle x last (arXiv 2505.18091, setup).
         code = rng.choice(d.name_space, size=config.people, replace=False)
         self.name_index = np.stack([code // (len(d.middle) * len(d.last)), code // len(d.last) % len(d.middle),
                                     code % len(d.last)], axis=1)  # (N, 3): first, middle, last
@@ -196,7 +196,7 @@ class SynBio:
     # --- population ---------------------------------------------------------------------------
 
     def _subsample(self) -> np.ndarray:
-        """Sorted indices of the people trained on: a seeded fraction rho (PAPER.md section 6)."""
+        """Sorted indices of the people trained on: a seeded fraction rho (arXiv 2505.18091, Sec. 6)."""
         n = self.config.people
         if self.config.subsample_rho >= 1.0:
             return np.arange(n)
@@ -213,7 +213,7 @@ class SynBio:
     @cached_property
     def item_probabilities(self) -> np.ndarray:
         """Probability that an exposure shows person i: p_g / n in group g = 1..G, with
-        p_g proportional to g**-exponent (PAPER.md section 3, Fig. 7); restricted to the subsample."""
+        p_g proportional to g**-exponent (arXiv 2505.18091, Fig. 7); restricted to the subsample."""
         p = np.zeros(self.num_items)
         if self.config.powerlaw_groups:
             weights = np.arange(1, self.config.powerlaw_groups + 1, dtype=float) ** -self.config.powerlaw_exponent
@@ -285,7 +285,7 @@ class SynBio:
 
     def layout(self, rng: np.random.Generator, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Piece ids (B, ROW_WIDTH) of one exposure of each of ``items``: a fresh sentence order and
-        fresh templates for every biography (PAPER.md section 2); CKM compact forms with probability q."""
+        fresh templates for every biography (arXiv 2505.18091, setup); CKM compact forms with probability q."""
         items = np.asarray(items, dtype=np.int64)
         B = items.shape[0]
         order = rng.permuted(np.tile(np.arange(5), (B, 1)), axis=1)  # (B, 5) attribute of each sentence

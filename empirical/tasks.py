@@ -1,4 +1,4 @@
-"""The two reasoning tasks of PAPER.md section 3, as knowledge sources generated at the token level.
+"""The two reasoning tasks of arXiv 2505.18091, Sec. 3.3, as knowledge sources generated at the token level.
 
 * Slope: the slope of the line through two points with integer coordinates 0-99 (distinct x), the
   answer written as a reduced fraction ("-3/4", "2", "0").

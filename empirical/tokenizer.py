@@ -7,7 +7,7 @@ Every loader returns a ``LoadedTokenizer``: the ``tokenizers.Tokenizer`` and a `
 
 Both tokenizers are byte-level BPEs without a prefix space, so the ids of text fragments concatenate:
 decode(ids(a) + ids(b)) == a + b. That is what lets the knowledge sets build sequences from
-pre-tokenized pieces (PAPER.md section 2; DESIGN.md). Pythia's tokenizer also NFC-normalizes its input.
+pre-tokenized pieces (arXiv 2505.18091, setup). Pythia's tokenizer also NFC-normalizes its input.
 """
 from __future__ import annotations
 

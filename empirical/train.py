@@ -1,7 +1,7 @@
 """Training: one function from typed configs to result rows.
 
 ``train(config)`` trains one model; ``train_group(configs)`` trains K models of one architecture at
-once, each with its own data stream, optimiser state, checkpoint and rows (issue 7): the models are
+once, each with its own data stream, optimiser state, checkpoint and rows: the models are
 a K-stack (``empirical.model``) whose losses are summed, so each gets exactly its own gradient.
 
 The loop reads top to bottom: build data and models (or resume them), then for each step draw each

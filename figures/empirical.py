@@ -1,4 +1,4 @@
-"""Figures of the measurements with the theory on the same axes (PAPER.md Figs. 1-4).
+"""Figures of the measurements with the theory on the same axes (arXiv 2505.18091, Figs. 1-4).
 
 Each figure is a function from the results table (see ``figures.empirical_tables``) and the theory's
 numbers to a matplotlib Figure; nothing here trains. Figs. 7b-8, the phase diagram and the stored

@@ -1,6 +1,6 @@
-"""The paper's own numbers, as read from /work/shared/PAPER.md, for drawing next to ours.
+"""The paper's own numbers (arXiv 2505.18091), for drawing next to ours.
 
-Each entry names the PAPER.md section it comes from. Accuracies are fractions (the paper prints
+Each entry names the table, figure or section of the paper it comes from. Accuracies are fractions (the paper prints
 percentages); tokens are raw counts unless a key says otherwise. The figures draw an entry only where
 its axes are the figure's axes, always labelled "paper".
 """
@@ -10,7 +10,7 @@ from types import MappingProxyType
 
 PAPER_REFERENCE = MappingProxyType({
     "table1_70m": MappingProxyType({
-        "section": "PAPER.md section 3, 'Phase transition in mixing ratio (Fig. 2, Table 1)'",
+        "section": "arXiv 2505.18091, Fig. 2 and Table 1 (phase transition in the mixing ratio)",
         "label": "paper: Pythia-70M, SynBio-320k (Table 1)",
         "model": "pythia-70m",
         "people": 320_000,
@@ -21,7 +21,7 @@ PAPER_REFERENCE = MappingProxyType({
         "accuracy_sd": (None, None, None, None, 0.028, 0.028, 0.031, 0.031),
     }),
     "synbio_1_28m_410m": MappingProxyType({
-        "section": "PAPER.md section 3, 'Phase transition in mixing ratio' (410M paragraph)",
+        "section": "arXiv 2505.18091, Fig. 2b (Pythia-410M on SynBio-1.28M)",
         "label": "paper: Pythia-410M, SynBio-1.28M (approximate)",
         "model": "pythia-410m",
         "people": 1_280_000,
@@ -30,14 +30,14 @@ PAPER_REFERENCE = MappingProxyType({
         "accuracy": (0.8,),
     }),
     "threshold_frequency_slope": MappingProxyType({
-        "section": "PAPER.md section 3, 'Power law of the threshold frequency (Fig. 7)'",
+        "section": "arXiv 2505.18091, Sec. 5, Fig. 7a (threshold frequency against model size)",
         "label": "paper: SynBio-10k-power-law, r = 0.01",
         "measured": -1.152,
         "predicted": -1.283,  # -(alpha + 1) with alpha = 0.283 from the FineWeb-Edu law
         "accuracy_target": 0.8,
     }),
     "fineweb_edu_law": MappingProxyType({
-        "section": "PAPER.md section 3, 'Power law of the threshold frequency (Fig. 7)' (Fig. 7b)",
+        "section": "arXiv 2505.18091, Sec. 5, Fig. 7 (FineWeb-Edu validation-loss fit)",
         "label": "paper: FineWeb-Edu validation loss, Pythia 70M-410M",
         "irreducible": 1.769,
         "amplitude": 4.952,
@@ -47,7 +47,7 @@ PAPER_REFERENCE = MappingProxyType({
         "sizes": (70e6, 410e6),
     }),
     "steps_to_target_fits": MappingProxyType({
-        "section": "PAPER.md section 3, 'Training longer barely helps (Fig. 3, 4)' (appendix E.5)",
+        "section": "arXiv 2505.18091, Figs. 3-4 and Appendix E.5 (training longer barely helps)",
         "label": "paper: Pythia-70M, T to 40% accuracy, T in billions of tokens",
         "target": 0.4,
         "tokens_unit": 1e9,
@@ -61,7 +61,7 @@ PAPER_REFERENCE = MappingProxyType({
         }),
     }),
     "subsampling_410m": MappingProxyType({
-        "section": "PAPER.md section 6 / section 3 'Strategies for low mixing ratios', random subsampling",
+        "section": "arXiv 2505.18091, Sec. 6 (random subsampling)",
         "label": "paper: Pythia-410M, SynBio-1.28M, r = 0.2, 32B tokens",
         "model": "pythia-410m",
         "people": 1_280_000,
@@ -71,13 +71,13 @@ PAPER_REFERENCE = MappingProxyType({
         "accuracy": (0.2353, 0.3746, 0.3981, 0.0, 0.0),
     }),
     "ckm_wikibio": MappingProxyType({
-        "section": "PAPER.md section 3, 'Strategies for low mixing ratios', compact knowledge mixing",
+        "section": "arXiv 2505.18091, Sec. 6 (compact knowledge mixing on WikiBio)",
         "label": "paper: WikiBio, facts learned relative to tau = 0",
         "tau": (0.0, 0.1, 0.3),
         "facts_learned_ratio": (1.0, 4.0, 20.0),
     }),
     "first_principles_70m": MappingProxyType({
-        "section": "PAPER.md section 4, last paragraph (our check, not the paper's)",
+        "section": "docs/THEORY.md, section 7 (our check, not the paper's)",
         "label": "theory from first principles vs paper's measurement, 70M on SynBio-320k",
         "predicted_critical_mixing_ratio": 0.08,
         "measured_critical_mixing_ratio": 0.3,

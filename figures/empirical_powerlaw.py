@@ -1,4 +1,4 @@
-"""The threshold frequency against model size on power-law SynBio (PAPER.md section 3, Fig. 7a).
+"""The threshold frequency against model size on power-law SynBio (arXiv 2505.18091, Fig. 7a).
 
 A power-law run's rows carry, per group of people, the measured exposure frequency
 (``exposure_frequency_by_group``, exposures per content token) and the recall

@@ -1,4 +1,4 @@
-"""Figures of the theory alone (PAPER.md section 4): they need no training runs."""
+"""Figures of the theory alone (arXiv 2505.18091, Sec. 4): they need no training runs."""
 from __future__ import annotations
 
 import numpy as np

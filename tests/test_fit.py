@@ -11,7 +11,7 @@ from capacity.fit import (
     threshold_popularity,
 )
 
-# The paper's FineWeb-Edu validation-loss law, M in millions of parameters (PAPER.md section 3).
+# The paper's FineWeb-Edu validation-loss law, M in millions of parameters (arXiv 2505.18091, Fig. 7).
 C_TRUE, A_TRUE, ALPHA_TRUE = 1.769, 4.952, 0.283
 SIZES_MILLIONS = np.geomspace(14, 1000, 12)
 

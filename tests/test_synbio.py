@@ -1,4 +1,4 @@
-"""SynBio (PAPER.md section 2) and its variants: statistics, token-level generation, evaluation items, CLI.
+"""SynBio (arXiv 2505.18091, setup) and its variants: statistics, token-level generation, evaluation items, CLI.
 
 The tokenizer is a real byte-level BPE trained here on SynBio text and English docstrings."""
 from __future__ import annotations
@@ -86,7 +86,7 @@ def test_cities_are_city_comma_state():
 def test_bits_per_person_is_the_sum_of_log_domain_sizes(synbio):
     expected = math.log2(67200) + math.log2(200) + math.log2(300) + math.log2(100) + math.log2(263)
     assert synbio.bits_per_item == pytest.approx(expected)
-    assert 46.5 < synbio.bits_per_item < 46.7  # PAPER.md: "about 46.5 bits"
+    assert 46.5 < synbio.bits_per_item < 46.7  # the paper: "about 46.5 bits"
 
 
 def test_dates_cover_days_1_to_28_all_months_and_200_years():

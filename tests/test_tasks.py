@@ -1,4 +1,4 @@
-"""The reasoning tasks of PAPER.md section 3 (slope, Max-over-N): answers, held-out items, tokens."""
+"""The reasoning tasks of arXiv 2505.18091, Sec. 3.3 (slope, Max-over-N): answers, held-out items, tokens."""
 from __future__ import annotations
 
 import re

@@ -53,7 +53,7 @@ def test_power_law_knowledge_set_frequencies_follow_the_exponent():
 
 
 def test_first_principles_critical_ratio_for_pythia_70m_on_synbio_320k():
-    # PAPER.md section 4: with total parameters the prediction is ~0.08 (measured ~0.3).
+    # docs/THEORY.md, section 7: with total parameters the prediction is ~0.08 (measured ~0.3).
     curve = PAPER_FINEWEB_EDU_LAW.capacity_curve(2.0)
     p = KnowledgeSet.from_token_statistics(320_000, 60, synbio_bits_per_person()).groups[0].exposure_frequency
     assert critical_mixing_ratio(curve, p, capacity_bits(70_426_624, 2.0)) == pytest.approx(0.08, abs=0.01)
