@@ -16,7 +16,8 @@ above at 100%), as small sweeps often do.
 The interval is a percentile bootstrap of x*: each replicate resamples the items of every run
 (binomially, over people when ``items_per_person`` > 1, since one person's attributes are learned
 together; from the accuracy shrunk by half an item, so that 0% and 100% runs vary too) and, when
-``seeds`` are given, the seeds as whole clusters of runs.
+``seeds`` are given, the seeds as whole clusters of runs (a seed with runs at one value only is pooled
+into the seed with the most runs).
 """
 from __future__ import annotations
 
@@ -138,6 +139,21 @@ def _check_bracket(name: str, values, correct, total, level: float) -> None:
                          f"(accuracy by {name}: {seen})")
 
 
+def _pool_narrow_seeds(values, seeds):
+    """Seed labels for the cluster bootstrap, with every seed that spans a single value (e.g. a second
+    seed run only at one ratio, to show the seed-to-seed spread) pooled into the seed with the most
+    runs: a cluster at one value alone could make a replicate without a crossing. When no seed spans
+    two values, the bootstrap is over items only (None)."""
+    labels = seeds.astype(str)
+    spans = {label: np.unique(values[labels == label]).size for label in np.unique(labels)}
+    wide = [label for label, n in spans.items() if n >= 2]
+    if not wide:
+        return None
+    anchor = max(wide, key=lambda label: (int((labels == label).sum()), label))
+    narrow = [label for label, n in spans.items() if n < 2]
+    return np.where(np.isin(labels, narrow), anchor, labels).astype(object)
+
+
 def _resample(values, correct, total, seeds, items_per_person: float, n_boot: int, rng: np.random.Generator):
     """Bootstrap replicates (x, k, n) of shape (n_boot, points): seeds as clusters, then items."""
     if seeds is None:
@@ -202,10 +218,7 @@ def critical_point(values, correct, total, *, level: float, name: str = "value",
         values, correct, total = values[keep], correct[keep], total[keep]
         seeds = None if seeds is None else seeds[keep]
     if seeds is not None:
-        for label in set(seeds.tolist()):
-            if np.unique(values[seeds == label]).size < 2:
-                raise ValueError(f"seed {label!r} has runs at only one {name} ({values[seeds == label][0]:.4g}): a "
-                                 "bootstrap over seeds needs every seed to span two or more values")
+        seeds = _pool_narrow_seeds(values, seeds)
     x = forward(values)
     a, b, ok = logistic_fit(x, correct, total)
     if not ok or b <= 0:

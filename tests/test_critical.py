@@ -118,6 +118,14 @@ def test_a_local_window_keeps_the_runs_around_the_crossing():
         critical_ratio(ratios, k, np.full(6, 640), window=0)
 
 
-def test_a_seed_bootstrap_needs_every_seed_to_span_the_sweep():
-    with pytest.raises(ValueError, match="seed 1 has runs at only one"):
-        critical_ratio([0.1, 0.2, 0.3, 0.3], [0, 100, 600, 500], [640] * 4, seeds=[0, 0, 0, 1])
+def test_a_seed_at_one_value_is_pooled_with_the_main_seed_not_refused():
+    # The quick preset repeats one ratio with a second seed: that seed alone has no crossing, so it is
+    # bootstrapped together with seed 0, and the estimate equals the fit over all four runs.
+    ratios, k, n = [0.1, 0.2, 0.3, 0.3], [0, 100, 600, 500], [640] * 4
+    pooled = critical_ratio(ratios, k, n, seeds=[0, 0, 0, 1], n_boot=200)
+    plain = critical_ratio(ratios, k, n, n_boot=200)
+    assert pooled.value == pytest.approx(plain.value)
+    assert pooled.interval[0] < pooled.value < pooled.interval[1]
+    # Every seed at one value: no cluster can be resampled, so the bootstrap is over items only.
+    alone = critical_ratio(ratios, k, n, seeds=[0, 1, 2, 3], n_boot=200)
+    assert alone.interval == critical_ratio(ratios, k, n, n_boot=200).interval
