@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from capacity.calibration import load_runs, measure_critical_ratios
-from capacity.cli_common import UsageError, conflict, input_file, integer, number, output_file, seed
+from capacity.cli_common import UsageError, conflict, dumps, input_file, integer, number, output_file, seed
 from capacity.predictors import PREDICTORS, Fitted
 from capacity.protocol import pick_predictor
 from capacity.units import DEFAULT_BITS_PER_PARAMETER, PAPER_FINEWEB_EDU_LAW, synbio_bits_per_person
@@ -66,7 +66,7 @@ def run(args) -> dict:
         "accuracy_level": args.accuracy, "excluded_models": list(args.exclude), "fitted": fitted.as_dict(),
         "critical_ratios": [m.as_dict() for m in measured],
     }
-    Path(args.out).write_text(json.dumps(calibration, indent=1) + "\n")
+    Path(args.out).write_text(dumps(calibration, indent=1) + "\n")
     return {"out": str(args.out), "predictor": name, "requested": args.predictor, "fitted_on": list(fitted.fitted_on),
             "runs": len(fitted.run_ids), "sizes": list(fitted.sizes), "constants": fitted.constants,
             "residual_sd": fitted.residual_sd, "selection_scores": calibration["selection_scores"],

@@ -11,14 +11,13 @@ Any bad input exits with status 2 and one line naming the value and the allowed 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
 
 from capacity.allocation import optimal_allocation
-from capacity.cli_common import (Parser, UsageError, conflict, fail, fmt_number, integer, number, parse_args, report,
-                                 show)
+from capacity.cli_common import (Parser, UsageError, conflict, dumps, fail, fmt_number, integer, number, parse_args,
+                                 report, show)
 from capacity.curves import FactsCurve, PowerLawCurve, TabulatedCurve
 from capacity.phase import facts_capacity_grid
 from capacity import calibrate_cli, popularity_cli
@@ -311,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         return report(f"capacity {args.command}", exc)
     if args.json:
-        print(json.dumps(out))
+        print(dumps(out))
     else:
         show_result(out)
     return 0

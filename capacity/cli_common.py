@@ -14,13 +14,17 @@ e.g. ``capacity predict: error: --params 1e-300: must be a number in [1, 1e15]``
   :func:`output_dir`) that check the range or the path at parse time, so the message names the flag;
 - :func:`fail` and :func:`conflict` for checks made after parsing (a flag the call would ignore), and
   :func:`report`, which prints the line for any ``ValueError`` or ``OSError`` a command raises;
-- :func:`parse_args`, so that every ``main(argv)`` returns its exit status rather than raising.
+- :func:`parse_args`, so that every ``main(argv)`` returns its exit status rather than raising;
+- :func:`dumps`, the one JSON writer of every ``--json``: strict JSON (a value that is not finite is
+  ``null``, never a bare ``NaN``), and :func:`assignment` for the repeatable ``--set KEY=VALUE``;
+- :func:`deprecated_alias`, for an old flag name that keeps working while its help points to the new one.
 
 This module imports nothing beyond the standard library: ``capacity`` stays free of torch.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -125,6 +129,16 @@ class Parser(argparse.ArgumentParser):
         line = " ".join(reword(message).split())
         self.exit(2, f"{self.prog}: error: {line}\n")
 
+    def parse_args(self, args=None, namespace=None):  # noqa: D102 - argparse API
+        # argparse reports a subcommand's unknown flag as the top-level program's; name the command.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = getattr(parsed, "command", None)
+            prog = f"{self.prog} {command}" if command else self.prog
+            line = " ".join(reword("unrecognized arguments: " + " ".join(extras)).split())
+            self.exit(2, f"{prog}: error: {line}\n")
+        return parsed
+
 
 def parse_args(parser: argparse.ArgumentParser, argv) -> argparse.Namespace | int:
     """``parser.parse_args(argv)``, or the exit status where argparse would exit (2 after its one-line
@@ -144,7 +158,45 @@ def checked(flag: str, parse: Callable[[str], object], text: str):
         raise UsageError(f"{flag} {exc}") from None
 
 
+def finite_or_none(value):
+    """``value`` with every float that is not finite replaced by None, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return value
+
+
+def dumps(value, **kwargs) -> str:
+    """Strict JSON for a command's data output: NaN and infinities become null (``json.dumps`` would
+    write the bare ``NaN`` that other JSON readers refuse), and anything else unserialisable raises."""
+    return json.dumps(finite_or_none(value), allow_nan=False, **kwargs)
+
+
+def deprecated_alias(new_flag: str) -> str:
+    """Help text of an old flag name kept so that documented commands still run."""
+    return f"deprecated alias of {new_flag}"
+
+
 # --- typed argument parsers (argparse ``type=``) ------------------------------------------------------
+
+def assignment(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``: a dotted key and a JSON value (``20``, ``0.5``, ``true``, ``"x"``);
+    a value that is not JSON is taken as a string, so ``--set model=tiny-100k`` needs no quotes."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part.isidentifier() for part in key.split(".")):
+        raise argparse.ArgumentTypeError(f"{show(text)}: must be KEY=VALUE with a dotted key, e.g. data.people=200")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{show(text)}: the value must be finite")
+    return key, value
+
 
 def fmt_number(x) -> str:
     """A number as a user would type it: 1e9 and 1e15 (not 1e+09), 4294967295 and 160000000 in full,

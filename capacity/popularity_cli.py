@@ -11,10 +11,9 @@ columns are ignored. ``python -m empirical popqa-eval`` writes such a file for a
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from capacity.cli_common import input_file, integer, number, output_file, seed
+from capacity.cli_common import dumps, fail, input_file, integer, number, output_file, seed
 from capacity.popularity import DEFAULT_N_FAIL, DEFAULT_TARGET, family_thresholds, read_popularity_csv
 
 NAME = "popularity-threshold"
@@ -41,7 +40,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> dict:
     if args.figure is not None and Path(args.figure).suffix.lower() not in (".png", ".pdf", ".svg"):
-        raise ValueError(f"--figure {args.figure}: must end in .png, .pdf or .svg")
+        fail("--figure", str(args.figure), "must end in .png, .pdf or .svg")
     table = read_popularity_csv(args.csv)
     result = family_thresholds(table, target=args.accuracy, n_fail=args.n_fail, n_bootstrap=args.bootstrap,
                                confidence=args.confidence, seed=args.seed)
@@ -76,4 +75,4 @@ def show(out: dict) -> None:
 
 
 def print_result(out: dict, as_json: bool) -> None:
-    print(json.dumps(out)) if as_json else show(out)
+    print(dumps(out)) if as_json else show(out)

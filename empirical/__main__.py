@@ -26,29 +26,34 @@ COMMANDS = {
 PROG = "python -m empirical"
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+def build_parser(load=tuple(COMMANDS)) -> Parser:
+    """The parser of every command, with the flags of the commands in ``load`` (their modules are
+    imported: ``main`` loads only the one asked for, so that ``synbio`` does not pay for torch)."""
     parser = Parser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chosen = None
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        # Import only the module of the command asked for: the others may pull in torch.
-        if argv and argv[0] == name:
-            try:
-                chosen = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name != module_name:
-                    raise
-                return report(PROG, UsageError("COMMAND", name, "is not available in this version"))
-            chosen.add_arguments(command_parser)
+        if name in load:
+            importlib.import_module(module_name).add_arguments(command_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    name = argv[0] if argv and argv[0] in COMMANDS else None
+    try:
+        parser = build_parser(() if name is None else (name,))
+    except ModuleNotFoundError as exc:
+        if exc.name != COMMANDS[name][0]:
+            raise
+        return report(PROG, UsageError("COMMAND", name, "is not available in this version"))
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
     if args.command is None:
         return report(PROG, UsageError("COMMAND", None, f"required: one of {', '.join(COMMANDS)}"))
     try:
-        return int(chosen.run(args) or 0)
+        return int(importlib.import_module(COMMANDS[args.command][0]).run(args) or 0)
     except (ValueError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):
             return 0

@@ -12,6 +12,8 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any
 
+from capacity._validate import check_choice, check_range, require, shown
+
 KNOWLEDGE_KINDS = ("synbio", "synbio-powerlaw", "slope", "max")
 SCHEDULES = ("wsd", "cosine")
 PRECISIONS = ("fp32", "bf16")
@@ -30,9 +32,7 @@ def task_parameter(knowledge: str) -> int | None:
     return int(value) if low <= int(value) <= high else None
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
+MAX_SEED = 2**32 - 1  # what numpy's and torch's generators accept alike
 
 
 # JSON type each annotation accepts. bool is not an int here ("batch_size": true is a mistake, not 1),
@@ -51,13 +51,12 @@ def _check_types(config, prefix: str) -> None:
         value = getattr(config, f.name)
         expected = _TYPES.get(f.type)
         if expected is None:  # a nested config section
-            _check(type(value).__name__ == f.type,
-                   f"{prefix}{f.name} {json.dumps(value, default=repr)}: expected a JSON object ({f.type} fields), "
-                   f"got {type(value).__name__}")
+            require(type(value).__name__ == f.type, prefix + f.name, value,
+                    f"expected a JSON object ({f.type} fields), got {type(value).__name__}")
         elif not expected[1](value):
-            shown = json.dumps(value, default=repr) if not isinstance(value, float) else repr(value)
-            _check(False, f"{prefix}{f.name} {shown}: expected {expected[0]}, got {type(value).__name__}"
-                   + (" (not finite)" if isinstance(value, float) else ""))
+            raise ValueError(f"{prefix}{f.name} {repr(value) if isinstance(value, float) else shown(value)}: expected "
+                             f"{expected[0]}, got {type(value).__name__}"
+                             + (" (not finite)" if isinstance(value, float) else ""))
 
 
 @dataclass(frozen=True)
@@ -78,23 +77,22 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "data.")
-        _check(self.knowledge in KNOWLEDGE_KINDS or (self.knowledge.startswith("facts:") and len(self.knowledge) > 6)
-               or task_parameter(self.knowledge) is not None,
-               f"knowledge must be one of {KNOWLEDGE_KINDS}, 'slope:M' (coordinates 0..M, M in [9, 99]), 'max:N' "
-               f"(N in [2, 30] numbers) or 'facts:PATH' (docs/FACTS.md), got {self.knowledge!r}")
-        _check(isinstance(self.people, int) and self.people >= 1, f"people must be an integer >= 1, got {self.people!r}")
-        _check(0.0 <= self.mixing_ratio <= 1.0, f"mixing_ratio must be in [0, 1], got {self.mixing_ratio!r}")
-        _check(0.0 < self.subsample_rho <= 1.0, f"subsample_rho must be in (0, 1], got {self.subsample_rho!r}")
-        _check(0.0 <= self.ckm_tau <= 10.0, f"ckm_tau must be in [0, 10], got {self.ckm_tau!r}")
-        _check(self.powerlaw_groups >= 1, f"powerlaw_groups must be >= 1, got {self.powerlaw_groups!r}")
-        _check(self.powerlaw_exponent > 0, f"powerlaw_exponent must be > 0, got {self.powerlaw_exponent!r}")
-        _check(self.seq_len >= 16, f"seq_len must be >= 16, got {self.seq_len!r}")
-        _check(0 <= self.population_seed < 2**32,
-               f"data.population_seed {self.population_seed!r}: must be an integer in [0, 4294967295]")
-        _check(self.tokenizer == "pythia" or (self.tokenizer.startswith("bpe-") and self.tokenizer[4:].isdigit()),
-               f"tokenizer must be 'pythia' or 'bpe-<vocab size>', got {self.tokenizer!r}")
-        _check(self.web == "default" or self.web.startswith(("folder:", "hf:")),
-               f"web must be 'default', 'folder:PATH' or 'hf:NAME', got {self.web!r}")
+        require(self.knowledge in KNOWLEDGE_KINDS or (self.knowledge.startswith("facts:") and len(self.knowledge) > 6)
+                or task_parameter(self.knowledge) is not None, "data.knowledge", self.knowledge,
+                f"must be one of {', '.join(KNOWLEDGE_KINDS)}, slope:M (coordinates 0..M, M in [9, 99]), max:N "
+                f"(N in [2, 30] numbers) or facts:PATH (docs/FACTS.md)")
+        check_range("data.people", self.people, 1, integer=True)
+        check_range("data.mixing_ratio", self.mixing_ratio, 0, 1)
+        check_range("data.subsample_rho", self.subsample_rho, 0, 1, low_open=True)
+        check_range("data.ckm_tau", self.ckm_tau, 0, 10)
+        check_range("data.powerlaw_groups", self.powerlaw_groups, 1, integer=True)
+        check_range("data.powerlaw_exponent", self.powerlaw_exponent, 0, low_open=True)
+        check_range("data.seq_len", self.seq_len, 16, integer=True)
+        check_range("data.population_seed", self.population_seed, 0, MAX_SEED, integer=True)
+        require(self.tokenizer == "pythia" or (self.tokenizer.startswith("bpe-") and self.tokenizer[4:].isdigit()),
+                "data.tokenizer", self.tokenizer, "must be pythia or bpe-<vocab size>")
+        require(self.web == "default" or self.web.startswith(("folder:", "hf:")), "data.web", self.web,
+                "must be default, folder:PATH or hf:NAME")
 
 
     @property
@@ -116,16 +114,16 @@ class OptimConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "optim.")
-        _check(0 < self.lr < 1, f"lr must be in (0, 1), got {self.lr!r}")
-        _check(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"betas must be in [0, 1), got {(self.beta1, self.beta2)!r}")
-        _check(0 < self.eps < 1, f"optim.eps {self.eps!r}: must be in (0, 1) (Adam divides by it)")
-        _check(0 <= self.weight_decay <= MAX_WEIGHT_DECAY,
-               f"optim.weight_decay {self.weight_decay!r}: must be in [0, {MAX_WEIGHT_DECAY:g}]")
+        check_range("optim.lr", self.lr, 0, 1, low_open=True, high_open=True)
+        check_range("optim.beta1", self.beta1, 0, 1, high_open=True)
+        check_range("optim.beta2", self.beta2, 0, 1, high_open=True)
+        check_range("optim.eps", self.eps, 0, 1, low_open=True, high_open=True, why="Adam divides by it")
+        check_range("optim.weight_decay", self.weight_decay, 0, MAX_WEIGHT_DECAY)
         # Decoupled decay multiplies each weight by (1 - lr * weight_decay) per step: at 1 or more it
         # zeroes or flips every matrix at once, and the run diverges.
-        _check(self.lr * self.weight_decay < 1,
-               f"optim.lr x optim.weight_decay {self.lr!r} x {self.weight_decay!r}: must be < 1")
-        _check(self.grad_clip > 0, f"grad_clip must be > 0, got {self.grad_clip!r}")
+        check_range("optim.lr x optim.weight_decay", self.lr * self.weight_decay, high=1, high_open=True,
+                    why=f"lr {self.lr!r} x weight_decay {self.weight_decay!r}")
+        check_range("optim.grad_clip", self.grad_clip, 0, low_open=True)
 
 
 @dataclass(frozen=True)
@@ -139,10 +137,10 @@ class ScheduleConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "schedule.")
-        _check(self.kind in SCHEDULES, f"schedule kind must be one of {SCHEDULES}, got {self.kind!r}")
-        _check(self.warmup_steps >= 0, f"warmup_steps must be >= 0, got {self.warmup_steps!r}")
-        _check(0 <= self.cooldown_fraction <= 1, f"cooldown_fraction must be in [0, 1], got {self.cooldown_fraction!r}")
-        _check(0 <= self.final_lr_ratio <= 1, f"final_lr_ratio must be in [0, 1], got {self.final_lr_ratio!r}")
+        check_choice("schedule.kind", self.kind, SCHEDULES)
+        check_range("schedule.warmup_steps", self.warmup_steps, 0, integer=True)
+        check_range("schedule.cooldown_fraction", self.cooldown_fraction, 0, 1)
+        check_range("schedule.final_lr_ratio", self.final_lr_ratio, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -157,11 +155,11 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         _check_types(self, "eval.")
-        _check(self.points >= 1, f"eval points must be >= 1, got {self.points!r}")
-        _check(self.first_tokens >= 0, f"eval first_tokens must be >= 0, got {self.first_tokens!r}")
-        _check(self.people >= 0, f"eval people must be >= 0, got {self.people!r}")
-        _check(self.templates in ("all", "first"), f"eval templates must be 'all' or 'first', got {self.templates!r}")
-        _check(self.web_sequences >= 1, f"eval web_sequences must be >= 1, got {self.web_sequences!r}")
+        check_range("eval.points", self.points, 1, integer=True)
+        check_range("eval.first_tokens", self.first_tokens, 0, integer=True)
+        check_range("eval.people", self.people, 0, integer=True)
+        check_choice("eval.templates", self.templates, ("all", "first"))
+        check_range("eval.web_sequences", self.web_sequences, 1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -188,18 +186,18 @@ class TrainConfig:
         from empirical.presets import PRESETS
 
         _check_types(self, "")
-        _check(self.model in PRESETS, f"unknown model preset {self.model!r}; known presets: {', '.join(PRESETS)}")
-        _check(isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size!r}")
-        _check(isinstance(self.tokens, int) and self.tokens > 0, f"tokens (the budget) must be a positive integer, got {self.tokens!r}")
-        _check(self.tokens >= self.tokens_per_step,
-               f"tokens {self.tokens} is less than one step ({self.batch_size} x {self.data.seq_len} = {self.tokens_per_step})")
-        _check(0 <= self.seed < 2**32, f"seed {self.seed!r}: must be an integer in [0, 4294967295]")
-        _check(self.precision in PRECISIONS, f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        _check(self.init_from == "" or (self.init_from.startswith(("run:", "hf:"))
+        require(self.model in PRESETS, "model", self.model, f"unknown model preset; known presets: {', '.join(PRESETS)}")
+        check_range("batch_size", self.batch_size, 1, integer=True)
+        check_range("tokens", self.tokens, 1, integer=True, why="the budget")
+        require(self.tokens >= self.tokens_per_step, "tokens", self.tokens,
+                f"less than one step ({self.batch_size} x {self.data.seq_len} = {self.tokens_per_step})")
+        check_range("seed", self.seed, 0, MAX_SEED, integer=True)
+        check_choice("precision", self.precision, PRECISIONS)
+        require(self.init_from == "" or (self.init_from.startswith(("run:", "hf:"))
                                          and self.init_from.split(":", 1)[1].strip() != ""),
-               f"init_from {self.init_from!r}: must be '' (from scratch), 'run:DIR' or 'hf:DIR'")
-        _check(self.eval.first_tokens <= self.tokens,
-               f"eval first_tokens {self.eval.first_tokens} is beyond the budget of {self.tokens} tokens")
+                "init_from", self.init_from, "must be '' (from scratch), run:DIR or hf:DIR")
+        require(self.eval.first_tokens <= self.tokens, "eval.first_tokens", self.eval.first_tokens,
+                f"beyond the budget of {self.tokens} tokens")
 
     @property
     def tokens_per_step(self) -> int:
@@ -233,17 +231,16 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
-        _check(not unknown, f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
+        require(not unknown, "config keys", sorted(unknown), f"unknown; known: {', '.join(sorted(known))}")
         nested = {"data": DataConfig, "optim": OptimConfig, "schedule": ScheduleConfig, "eval": EvalConfig}
         kwargs = {}
         for key, value in data.items():
-            _check(key not in nested or isinstance(value, (dict, nested[key])),
-                   f"{key} {json.dumps(value, default=repr)}: expected a JSON object (its {key} fields), "
-                   f"got {type(value).__name__}")
+            require(key not in nested or isinstance(value, (dict, nested[key])), key, value,
+                    f"expected a JSON object (its {key} fields), got {type(value).__name__}")
             if key in nested and isinstance(value, dict):
                 sub_known = {f.name for f in dataclasses.fields(nested[key])}
                 bad = set(value) - sub_known
-                _check(not bad, f"unknown {key} config keys {sorted(bad)}; known: {sorted(sub_known)}")
+                require(not bad, f"{key} config keys", sorted(bad), f"unknown; known: {', '.join(sorted(sub_known))}")
                 value = nested[key](**value)
             kwargs[key] = value
         return cls(**kwargs)
@@ -264,8 +261,8 @@ class TrainConfig:
             target = data
             *path, leaf = key.split(".")
             for part in path:
-                _check(part in target and isinstance(target[part], dict), f"unknown config field {key!r}")
+                require(part in target and isinstance(target[part], dict), "config field", key, "unknown")
                 target = target[part]
-            _check(leaf in target, f"unknown config field {key!r}")
+            require(leaf in target, "config field", key, "unknown")
             target[leaf] = value
         return TrainConfig.from_dict(data)

@@ -1,13 +1,13 @@
 """``python -m empirical corpus``: the default web corpus's size, sources and licences (``--info``),
 sample documents (``--sample K``), or a corpus split tokenized into the cached token array the
-training runs read (``--tokenize``), with its token counts."""
+training runs read (``--tokenize``), with its token counts. With ``--json`` each of them is strict JSON:
+the manifest, one ``{"id", "text"}`` object per document, and the token counts as one object."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
-from capacity.cli_common import UsageError, fail, integer
+from capacity.cli_common import UsageError, dumps, fail, integer
 from empirical.corpus import SPLITS, EmbeddedCorpus, load_corpus, token_stats, tokenize_corpus
 
 
@@ -17,7 +17,9 @@ MAX_SAMPLE = 1_000_000  # documents printed by --sample
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--info", action="store_true",
                         help="print the default corpus's size in GPT-NeoX tokens, sources, licences and splits")
-    parser.add_argument("--json", action="store_true", help="with --info: print the manifest as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print strict JSON: the manifest (--info), one object per document (--sample), "
+                             "the token counts (--tokenize)")
     parser.add_argument("--corpus", default="default",
                         help="default, default:SOURCE[,SOURCE], folder:PATH, hf:NAME[:CONFIG], fineweb-edu, pile")
     parser.add_argument("--split", choices=SPLITS, default="train", help=f"one of {', '.join(SPLITS)} (default train)")
@@ -33,8 +35,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_combinations(args: argparse.Namespace, hub: bool) -> None:
     """Refuse flags this call would ignore."""
-    if args.json and not args.info:
-        fail("--json", None, "needs --info (only the manifest has a JSON form)")
     if args.max_documents is not None and not hub:
         fail("--max-documents", args.max_documents, f"applies to hub corpora only, not --corpus {args.corpus}")
     if args.tokenizer != "pythia" and not args.tokenize:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         if not isinstance(corpus, EmbeddedCorpus):
             fail("--info", None, f"describes the embedded corpus, not --corpus {args.corpus}; use --tokenize for counts")
         if args.json:
-            print(json.dumps(corpus.manifest, indent=1, ensure_ascii=False))
+            print(dumps(corpus.manifest, indent=1, ensure_ascii=False))
         else:
             _print_info(corpus)
         did_something = True
@@ -89,8 +89,11 @@ def run(args: argparse.Namespace) -> int:
         for k, document in enumerate(corpus.documents(args.split)):
             if k >= args.sample:
                 break
-            print(f"=== {document.id} ({len(document.text):,} characters)")
-            print(document.text)
+            if args.json:
+                print(dumps({"id": document.id, "text": document.text}, ensure_ascii=False))
+            else:
+                print(f"=== {document.id} ({len(document.text):,} characters)")
+                print(document.text)
         did_something = True
     if args.tokenize:
         from empirical.tokenizer import load_tokenizer
@@ -102,10 +105,15 @@ def run(args: argparse.Namespace) -> int:
         start = time.perf_counter()
         tokens = tokenize_corpus(corpus, args.split, loaded)
         stats = token_stats(tokens, loaded.info.eos_id)
-        print(f"{corpus.name} [{args.split}] with {loaded.info.name} (vocab {loaded.info.vocab_size}): "
-              f"{stats['documents']:,} documents, {stats['text_tokens']:,} text tokens, "
-              f"{stats['array_tokens']:,} with end-of-text, dtype {tokens.dtype} "
-              f"({time.perf_counter() - start:.1f} s, cached)")
+        if args.json:
+            print(dumps({"corpus": corpus.name, "split": args.split, "tokenizer": loaded.info.name,
+                         "vocab_size": loaded.info.vocab_size, **stats, "dtype": str(tokens.dtype),
+                         "seconds": time.perf_counter() - start}))
+        else:
+            print(f"{corpus.name} [{args.split}] with {loaded.info.name} (vocab {loaded.info.vocab_size}): "
+                  f"{stats['documents']:,} documents, {stats['text_tokens']:,} text tokens, "
+                  f"{stats['array_tokens']:,} with end-of-text, dtype {tokens.dtype} "
+                  f"({time.perf_counter() - start:.1f} s, cached)")
         did_something = True
     if not did_something:
         fail("--info/--sample/--tokenize", None, "none given: pass one of them")

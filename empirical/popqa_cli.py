@@ -9,10 +9,11 @@ LM and write model,params,popularity,correct rows for ``capacity popularity-thre
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from capacity.cli_common import input_file, integer, number, output_file
+from capacity.cli_common import dumps, input_file, integer, number, output_file
+
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=integer(1, 4096), default=24,
                         help="tokens generated for 'contains' questions (default 24)")
     parser.add_argument("--batch-size", type=integer(1, 4096), default=16, help="prompts per generation batch (default 16)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32")
+    parser.add_argument("--device", type=_device, default=None, help="cpu, cuda, cuda:N (default: cuda if available)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help=f"weights' precision while answering: {', '.join(DTYPES)} (default float32)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as strict JSON (the default and only format: accepted for the "
+                             "shared convention)")
+
+
+def _device(text: str) -> str:
+    from empirical.train_cli import device_arg
+
+    return device_arg(text)
 
 
 def run(args) -> int:
@@ -51,6 +62,6 @@ def run(args) -> int:
                                 batch_size=args.batch_size)
     written = write_rows(args.out, name, params, scored, append=args.append)
     correct = sum(ok for _, _, ok in scored)
-    print(json.dumps({"model": name, "params": params, "questions": written, "correct": correct,
+    print(dumps({"model": name, "params": params, "questions": written, "correct": correct,
                       "accuracy": correct / written, "out": str(args.out)}), file=sys.stdout)
     return 0

@@ -4,6 +4,7 @@ evaluation point), or one run's rows with ``--run``.
     python -m empirical results runs/results.jsonl
     python -m empirical results runs/results.jsonl --format csv > summary.csv
     python -m empirical results runs/results.jsonl --run 15fdf726       # a unique prefix of a run id
+    python -m empirical results runs/results.jsonl --json               # = --format json: strict JSON lines
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from capacity.cli_common import UsageError, input_file
+from capacity.cli_common import UsageError, conflict, dumps, input_file
 from empirical.results import group_rows, read_rows
 
 FORMATS = ("table", "csv", "json")
@@ -30,8 +31,10 @@ SHORT_ID = 8
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=input_file, metavar="RESULTS", help="a results table (JSON lines)")
-    parser.add_argument("--format", default="table", choices=FORMATS,
-                        help="table (aligned text), csv, or json (one JSON object per line; with --run the rows as stored)")
+    parser.add_argument("--format", default=None, choices=FORMATS,
+                        help="table (aligned text, the default), csv, or json (one JSON object per line; with --run "
+                             "the rows as stored)")
+    parser.add_argument("--json", action="store_true", help="the same as --format json")
     parser.add_argument("--run", metavar="RUN_ID", help="print this run's rows (a unique prefix of its id is enough)")
 
 
@@ -71,7 +74,7 @@ def _sort_key(row: dict) -> tuple:
 def _print(records: list[dict], columns: list[tuple[str, str]], fmt: str) -> None:
     if fmt == "json":
         for record in records:
-            print(json.dumps({key: record.get(key) for key, _ in columns}))
+            print(dumps({key: record.get(key) for key, _ in columns}))
     elif fmt == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow([key for key, _ in columns])
@@ -95,6 +98,9 @@ def _find_run(runs: dict[str, list[dict]], wanted: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and args.format not in (None, "json"):
+        conflict("--json", None, f"--format {args.format}")
+    args.format = "json" if args.json else (args.format or "table")
     stored = checked_rows(args.path)
     runs = {run_id: sorted(rows, key=_step) for run_id, rows in group_rows(stored).items()}
     if args.run is not None:
@@ -102,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         rows = runs[run_id]
         if args.format == "json":
             for row in rows:
-                print(json.dumps(row, sort_keys=True))
+                print(dumps(row, sort_keys=True))
             return 0
         if args.format == "table":
             last = rows[-1]

@@ -5,6 +5,10 @@
     python -m empirical sweep ratio --workers 2 --results results/ratio.jsonl
     python -m empirical sweep ratio --engine ray --ray-address auto
     python -m empirical sweep my_sweeps.py:grid_a        # any function returning a Sweep or configs
+    python -m empirical sweep ratio --set data.people=500 --dry-run --json   # every run's config changed
+
+``--list`` and ``--dry-run`` print data: with ``--json``, as strict JSON (one object per line for
+``--list``, one object for ``--dry-run``).
 """
 from __future__ import annotations
 
@@ -13,15 +17,13 @@ import sys
 import time
 from pathlib import Path
 
-from capacity.cli_common import UsageError, checked, conflict, fail, integer, number, output_dir, output_file
-
-
-ENGINES = ("local", "ray")
+from capacity.cli_common import (UsageError, assignment, checked, conflict, dumps, fail, integer, number, output_dir,
+                                 output_file)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from empirical.runner import ENGINES
     from empirical.sweeps import SCALES
-
     from empirical.train_cli import device_arg
 
     parser.add_argument("name", nargs="?", help="a named sweep (see --list), FILE.py:FUNCTION or MODULE:FUNCTION")
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", type=output_file, help="results table (default results/sweeps/NAME-SCALE.jsonl)")
     parser.add_argument("--work-dir", type=output_dir, help="checkpoint folders (default: RESULTS with suffix .runs)")
     parser.add_argument("--workers", type=integer(1, 1024), default=1, help="groups trained at once (default 1)")
-    parser.add_argument("--engine", choices=ENGINES, default="local", help="local or ray")
+    parser.add_argument("--engine", choices=ENGINES, default="local", help=f"one of {', '.join(ENGINES)} (default local)")
     parser.add_argument("--ray-address", help="with --engine ray: Ray cluster address (default: start a local one)")
     parser.add_argument("--max-group", type=integer(1, 1024), default=8, help="most models trained as one K-stack")
     parser.add_argument("--no-group", action="store_true", help="train one model per program")
@@ -40,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list the runs and their estimated cost, train nothing")
     parser.add_argument("--no-measure", action="store_true", help="with --dry-run: skip timing steps on this machine")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="with --list or --dry-run: print strict JSON")
+    parser.add_argument("--set", type=assignment, action="append", default=[], metavar="KEY=VALUE",
+                        help="override a TrainConfig field of every run by its dotted name, e.g. --set "
+                             "data.powerlaw_groups=20 (repeatable; the runs get new run ids)")
 
 
 def _check_combinations(args) -> None:
@@ -52,6 +58,10 @@ def _check_combinations(args) -> None:
                 fail(flag, given, f"applies with --engine ray only, not --engine {args.engine}")
     if args.no_measure and not args.dry_run:
         fail("--no-measure", None, "applies with --dry-run only")
+    if args.json and not (args.list or args.dry_run):
+        fail("--json", None, "applies with --list or --dry-run only (a sweep writes its rows to --results)")
+    if args.set and args.list:
+        conflict("--set", None, "--list", "--list lists the named sweeps as defined")
 
 
 def _resolve(spec: str, scale: str):
@@ -65,6 +75,21 @@ def _resolve(spec: str, scale: str):
         raise UsageError("sweep", spec, str(exc)) from None
 
 
+def _overridden(sweep, assignments):
+    """The sweep with ``--set`` applied to every run's config."""
+    if not assignments:
+        return sweep
+    from empirical.sweep import Run, Sweep
+    from empirical.train_cli import apply_overrides
+
+    overrides = apply_overrides(assignments)
+    try:
+        runs = tuple(Run(run.config.replace(**overrides), run.role) for run in sweep.runs)
+    except ValueError as exc:
+        raise UsageError(" ".join(f"--set {key}={value}" for key, value in assignments), None, str(exc)) from None
+    return Sweep(sweep.name, runs, sweep.description, sweep.meta)
+
+
 def run(args) -> int:
     from empirical.sweeps import SWEEPS
 
@@ -72,11 +97,14 @@ def run(args) -> int:
     if args.list:
         for name, function in SWEEPS.items():
             sweep = function(args.scale)
-            print(f"{name:12s} {len(sweep):3d} runs  {sweep.description}")
+            if args.json:
+                print(dumps({"name": name, "runs": len(sweep), "description": sweep.description}))
+            else:
+                print(f"{name:12s} {len(sweep):3d} runs  {sweep.description}")
         return 0
     if not args.name:
         fail("NAME", None, "required: a named sweep (see --list), FILE.py:FUNCTION or MODULE:FUNCTION")
-    sweep = _resolve(args.name, args.scale)
+    sweep = _overridden(_resolve(args.name, args.scale), args.set)
     safe = args.name.replace("/", "_").replace(":", "-")
     results = args.results or checked("--results", output_file, str(Path("results") / "sweeps" / f"{safe}-{args.scale}.jsonl"))
     if args.dry_run:
@@ -96,29 +124,47 @@ def run(args) -> int:
     return 1 if report.failed else 0
 
 
-def dry_run(sweep, results: Path, args) -> int:
+def dry_run_plan(sweep, results: Path, args) -> dict:
+    """The dry run as data: every run with its cost and status, what is left to train, and (unless
+    --no-measure) the time that would take on this machine."""
     from empirical.runner import checkpoint_step, estimated_flops, is_complete, pack, rows_present
 
     present = rows_present(results)
-    print(f"sweep {sweep.name}: {len(sweep)} runs ({sweep.description})")
-    print(f"{'run_id':16s} {'role':16s} {'model':12s} {'r':>6s} {'N':>7s} {'rho':>5s} {'tau':>5s} {'seed':>4s} "
-          f"{'tokens':>12s} {'TFLOP':>9s} {'status':>8s}")
-    for run in sweep.runs:
-        c = run.config
-        status = "done" if is_complete(c, present) else "todo"
-        print(f"{run.run_id:16s} {run.role:16s} {c.model:12s} {c.data.mixing_ratio:6.3f} {c.data.people:7d} "
-              f"{c.data.subsample_rho:5.2f} {c.data.ckm_tau:5.2f} {c.seed:4d} {c.tokens:12,d} "
-              f"{estimated_flops(c) / 1e12:9.3f} {status:>8s}")
-    todo = [run for run in sweep.runs if not is_complete(run.config, present)]
+    runs = [{"run_id": run.run_id, "role": run.role, "model": run.config.model,
+             "mixing_ratio": run.config.data.mixing_ratio, "people": run.config.data.people,
+             "rho": run.config.data.subsample_rho, "tau": run.config.data.ckm_tau, "seed": run.config.seed,
+             "tokens": run.config.tokens, "tflop": estimated_flops(run.config) / 1e12,
+             "status": "done" if is_complete(run.config, present) else "todo"} for run in sweep.runs]
+    todo = [run for run, row in zip(sweep.runs, runs) if row["status"] == "todo"]
     work_dir = args.work_dir or results.with_suffix(".runs")
     steps = [checkpoint_step(work_dir / r.run_id, r.config.steps, warn=True) for r in todo]  # damaged: one line
     groups = pack(todo, steps, 1 if args.no_group else args.max_group)
-    total_tokens = sum(r.config.tokens for r in todo)
-    print(f"to train: {len(todo)} runs in {len(groups)} groups, {total_tokens:,d} tokens, "
-          f"{sum(estimated_flops(r.config) for r in todo) / 1e12:,.2f} TFLOP")
+    seconds = None
     if not args.no_measure and todo:
         seconds = sum(measure_group_seconds([todo[i].config for i in g], args.device) for g in groups)
-        workers = max(1, args.workers)
+    return {"sweep": sweep.name, "description": sweep.description, "results": str(results), "runs": runs,
+            "to_train": {"runs": len(todo), "groups": len(groups), "tokens": sum(r.config.tokens for r in todo),
+                         "tflop": sum(estimated_flops(r.config) for r in todo) / 1e12},
+            "workers": max(1, args.workers), "estimated_seconds": seconds}
+
+
+def dry_run(sweep, results: Path, args) -> int:
+    plan = dry_run_plan(sweep, results, args)
+    if args.json:
+        print(dumps(plan))
+        return 0
+    print(f"sweep {sweep.name}: {len(sweep)} runs ({sweep.description})")
+    print(f"{'run_id':16s} {'role':16s} {'model':12s} {'r':>6s} {'N':>7s} {'rho':>5s} {'tau':>5s} {'seed':>4s} "
+          f"{'tokens':>12s} {'TFLOP':>9s} {'status':>8s}")
+    for row in plan["runs"]:
+        print(f"{row['run_id']:16s} {row['role']:16s} {row['model']:12s} {row['mixing_ratio']:6.3f} {row['people']:7d} "
+              f"{row['rho']:5.2f} {row['tau']:5.2f} {row['seed']:4d} {row['tokens']:12,d} "
+              f"{row['tflop']:9.3f} {row['status']:>8s}")
+    left = plan["to_train"]
+    print(f"to train: {left['runs']} runs in {left['groups']} groups, {left['tokens']:,d} tokens, "
+          f"{left['tflop']:,.2f} TFLOP")
+    seconds, workers = plan["estimated_seconds"], plan["workers"]
+    if seconds is not None:
         print(f"estimated time on this machine: {seconds / 60:.1f} min one group at a time"
               f" (about {seconds / 60 / workers:.1f} min with {workers} workers, if the cores allow); timed from "
               f"a few fp32 eager steps on random tokens, so without evaluation, bf16 or torch.compile")

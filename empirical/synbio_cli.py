@@ -1,19 +1,23 @@
 """``python -m empirical synbio``: print knowledge exposures (SynBio biographies or reasoning-task
 examples) as text or JSON lines, or the knowledge set's statistics (``--info``). Needs no tokenizer;
-``--tokenizer tokenizer.json`` adds token counts and the exposure frequency per token."""
+``--tokenizer tokenizer.json`` adds token counts and the exposure frequency per token.
+
+Flags share their names with ``python -m empirical train``: ``--knowledge`` (``--task`` is its deprecated
+alias) and ``--population-seed`` (the people; ``--seed``, its old name here, still works)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from capacity.cli_common import UsageError, conflict, fail, input_file, integer, number, seed
+from capacity.cli_common import UsageError, conflict, deprecated_alias, dumps, fail, input_file, integer, number, seed
+from empirical.config import KNOWLEDGE_KINDS
 from empirical.synbio import SynBio, SynBioConfig
 
-TASK_CHOICES = ("synbio", "slope", "max")
+# Power-law SynBio is --knowledge synbio with --powerlaw-groups here, so it is not a choice of its own.
+TASK_CHOICES = tuple(kind for kind in KNOWLEDGE_KINDS if kind != "synbio-powerlaw")
 # Exposures are rendered in memory before printing (a few hundred bytes each): a million is the most
 # one call prints; more is a typo, or a job for the training pipeline, which streams.
 MAX_COUNT = 1_000_000
@@ -23,12 +27,17 @@ NAME_SPACE = 400 * 400 * 1000  # first x middle x last names: the most people Sy
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people", type=integer(1, NAME_SPACE), default=1000,
                         help="N, people in the knowledge set (default 1000)")
-    parser.add_argument("--seed", type=seed, default=0, help="population seed: names, attributes, subsample")
+    parser.add_argument("--population-seed", type=seed, default=0,
+                        help="population seed: names, attributes, subsample (default 0)")
+    parser.add_argument("--seed", type=seed, dest="population_seed", default=0,
+                        help=deprecated_alias("--population-seed") + " (here the seed of the people, not of a model)")
     parser.add_argument("--count", type=integer(0, MAX_COUNT), default=5,
                         help=f"exposures to print (default 5, at most {MAX_COUNT:,})")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--task", choices=TASK_CHOICES, default="synbio",
-                        help=f"knowledge set: one of {', '.join(TASK_CHOICES)}")
+    parser.add_argument("--knowledge", choices=TASK_CHOICES, default="synbio",
+                        help=f"knowledge set: one of {', '.join(TASK_CHOICES)} (default synbio)")
+    parser.add_argument("--task", choices=TASK_CHOICES, dest="knowledge", default="synbio",
+                        help=deprecated_alias("--knowledge"))
     parser.add_argument("--rho", type=number(0, 1, low_open=True), default=1.0,
                         help="subsample: train on this fraction of the people, in (0, 1]")
     parser.add_argument("--tau", type=number(0, 10), default=0.0,
@@ -68,21 +77,21 @@ def _check_combinations(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_combinations(args)
     tokenizer = _load_tokenizer(args.tokenizer)
-    rng = np.random.default_rng(np.random.SeedSequence([args.seed, 100]))
-    if args.task != "synbio":
+    rng = np.random.default_rng(np.random.SeedSequence([args.population_seed, 100]))
+    if args.knowledge != "synbio":
         from empirical.tasks import make_task
-        task = make_task(args.task, tokenizer, seed=args.seed)
+        task = make_task(args.knowledge, tokenizer, seed=args.population_seed)
         if args.info:
-            print(f"task: {args.task}; held-out evaluation instances: {task.held_out.shape[0]}; "
+            print(f"task: {args.knowledge}; held-out evaluation instances: {task.held_out.shape[0]}; "
                   f"templates: {len(task.templates)}")
             if tokenizer is not None:
                 print(f"tokens per exposure: mean {task.expected_tokens_per_exposure:.2f}, "
                       f"max {task.max_tokens_per_exposure}")
             return 0
         for text in task.render_samples(rng, args.count):
-            print(json.dumps({"task": args.task, "text": text}) if args.json else text)
+            print(dumps({"task": args.knowledge, "text": text}) if args.json else text)
         return 0
-    config = SynBioConfig(people=args.people, seed=args.seed, subsample_rho=args.rho, ckm_tau=args.tau,
+    config = SynBioConfig(people=args.people, seed=args.population_seed, subsample_rho=args.rho, ckm_tau=args.tau,
                           powerlaw_groups=args.powerlaw_groups, powerlaw_exponent=args.exponent)
     synbio = SynBio(config, tokenizer)
     if args.info:
@@ -93,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     for person, text in zip(items.tolist(), texts):
         if args.json:
-            out.write(json.dumps({"person": synbio.person_name(person), "attributes": synbio.attribute_values(person),
+            out.write(dumps({"person": synbio.person_name(person), "attributes": synbio.attribute_values(person),
                                   "text": text}) + "\n")
         else:
             out.write(text + "\n")

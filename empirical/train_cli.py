@@ -2,6 +2,10 @@
 
     python -m empirical train --model tiny-50k --people 50 --mixing-ratio 1.0 --tokens 1000000
     python -m empirical train --config run.json --run-dir runs/a     # resumes if runs/a has a checkpoint
+    python -m empirical train --set data.powerlaw_groups=20 --set optim.beta2=0.99 --dry-run
+
+The output is data: one strict JSON object per line (``--json`` is the default and only format).
+``--seed`` is the model seed (initialisation and data order); ``--population-seed`` picks the people.
 """
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import argparse
 import json
 import sys
 
-from capacity.cli_common import UsageError, input_file, integer, number, output_dir, seed, show
+from capacity.cli_common import UsageError, assignment, dumps, input_file, integer, number, output_dir, seed, show
 
 # Limits that catch a typo before it becomes an allocation this machine cannot make.
 MAX_PEOPLE = 400 * 400 * 1000  # SynBio's name space
@@ -47,9 +51,7 @@ def _tokenizer_spec(text: str) -> str:
 
 def _knowledge_kind(text: str) -> str:
     """A built-in knowledge kind, or facts:PATH naming an existing facts file (validated when the run starts)."""
-    from empirical.config import KNOWLEDGE_KINDS
-
-    from empirical.config import task_parameter
+    from empirical.config import KNOWLEDGE_KINDS, task_parameter
 
     if text in KNOWLEDGE_KINDS or task_parameter(text) is not None:  # "slope:9", "max:10": smaller tasks
         return text
@@ -81,6 +83,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-points", type=integer(1, 1000), help="log-spaced evaluation points")
     parser.add_argument("--eval-people", type=integer(0, MAX_PEOPLE), help="people sampled for recall (0: all)")
     parser.add_argument("--seed", type=seed, help="model seed: initialisation and data order")
+    parser.add_argument("--population-seed", type=seed,
+                        help="population seed: which people (names and attributes) the knowledge set holds")
     parser.add_argument("--precision", choices=PRECISIONS, help="fp32, or bf16 autocast where supported")
     parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (GPU)")
     parser.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
@@ -91,6 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-model", action="store_true", help="save the final model in Hugging Face format")
     parser.add_argument("--dry-run", action="store_true", help="print the config and its run id, train nothing")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON lines (the default and only format: accepted for the shared convention)")
+    parser.add_argument("--set", type=assignment, action="append", default=[], metavar="KEY=VALUE",
+                        help="override any TrainConfig field by its dotted name, e.g. --set data.powerlaw_groups=20 "
+                             "(repeatable; VALUE is JSON, or a plain string)")
 
 
 FLAGS = {
@@ -98,7 +107,7 @@ FLAGS = {
     "rho": "data.subsample_rho", "tau": "data.ckm_tau", "tokenizer": "data.tokenizer", "seq_len": "data.seq_len",
     "batch_size": "batch_size", "tokens": "tokens", "lr": "optim.lr", "schedule": "schedule.kind",
     "warmup_steps": "schedule.warmup_steps", "eval_points": "eval.points", "eval_people": "eval.people",
-    "seed": "seed", "precision": "precision", "compile": "compile", "init_from": "init_from",
+    "seed": "seed", "population_seed": "data.population_seed", "precision": "precision", "compile": "compile", "init_from": "init_from",
 }
 
 
@@ -119,26 +128,43 @@ def config_from_args(args):
     else:
         config = TrainConfig()
     changes = {path: getattr(args, flag) for flag, path in FLAGS.items() if getattr(args, flag) is not None}
+    overrides = apply_overrides(args.set, changes)
     try:
-        return config.replace(**changes) if changes else config
+        return config.replace(**changes, **overrides) if changes or overrides else config
     except ValueError as exc:
-        flags = " ".join(f"--{flag.replace('_', '-')} {show(str(getattr(args, flag)))}" for flag in FLAGS
-                         if getattr(args, flag) is not None)
+        flags = " ".join([f"--{flag.replace('_', '-')} {show(str(getattr(args, flag)))}" for flag in FLAGS
+                          if getattr(args, flag) is not None] + [f"--set {key}={value}" for key, value in args.set])
         raise UsageError(flags, None, str(exc)) from None
+
+
+def apply_overrides(assignments, flags: dict | None = None) -> dict:
+    """The ``--set KEY=VALUE`` pairs as TrainConfig.replace's dotted changes. A key given twice, or also
+    by its own flag, is refused: the command line would otherwise say two things about one field."""
+    overrides: dict = {}
+    flags = flags or {}
+    by_path = {path: flag for flag, path in FLAGS.items()}
+    for key, value in assignments:
+        if key in overrides:
+            raise UsageError("--set", f"{key}={value}", f"{key} is already set by --set {key}={overrides[key]}")
+        if key in flags:
+            raise UsageError("--set", f"{key}={value}", f"cannot be combined with --{by_path[key].replace('_', '-')}, "
+                             "which sets the same field")
+        overrides[key] = value
+    return overrides
 
 
 def run(args) -> int:
     config = config_from_args(args)
     if args.dry_run:
-        print(json.dumps({"run_id": config.run_id, "steps": config.steps, "eval_steps": config.eval_steps(),
-                          "config": config.to_dict()}))
+        print(dumps({"run_id": config.run_id, "steps": config.steps, "eval_steps": config.eval_steps(),
+                     "config": config.to_dict()}))
         return 0
     from empirical.results import json_data
     from empirical.train import DivergedError, train
 
     def emit(_k, rows):
         for row in rows:  # null, not bare NaN, for a value that is not finite
-            print(json.dumps(json_data(row), allow_nan=False), flush=True)
+            print(dumps(json_data(row)), flush=True)
 
     try:
         # replay_rows: a resumed run prints the rows its checkpoint holds first, so the output holds
@@ -146,6 +172,6 @@ def run(args) -> int:
         train(config, args.run_dir, device=args.device, progress=not args.no_progress and sys.stderr.isatty(),
               on_rows=emit, save_model=args.save_model, replay_rows=True)
     except DivergedError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"python -m empirical train: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 1
     return 0

@@ -1,10 +1,10 @@
 """Figures of the measurements with the theory on the same axes (arXiv 2505.18091, Figs. 1-4).
 
-Each figure is a function from the results table (see ``figures.empirical_tables``) and the theory's
-numbers to a matplotlib Figure; nothing here trains. Figs. 7b-8, the phase diagram and the stored
-bits live in ``figures.empirical_theory``, Fig. 7a in ``figures.empirical_powerlaw``; both are
-re-exported here. Artists a reader (or a test) may look for carry a gid: "critical_size",
-"critical_ratio", "control", "paper", "fit_exponential", ...
+Each figure is a function from the results table (docs/RESULTS.md; its tables come from
+``analysis.tables``) and the theory's numbers to a matplotlib Figure; nothing here trains or fits
+beyond what a figure draws. Figs. 7b-8, the phase diagram and the stored bits live in
+``figures.empirical_theory``, Fig. 7a in ``figures.empirical_powerlaw``. Artists a reader (or a test)
+may look for carry a gid: "critical_size", "critical_ratio", "control", "paper", "fit_exponential", ...
 """
 from __future__ import annotations
 
@@ -14,14 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from figures.empirical_paper import PAPER_REFERENCE
-from figures.empirical_powerlaw import threshold_frequencies, threshold_frequency_vs_size
-from figures.empirical_tables import (
-    WebLossFit,
+from analysis.measure import evaluation_phase
+from analysis.paper import PAPER_REFERENCE
+from analysis.tables import (
     baseline,
     final_rows,
     fit_tokens_to_target,
-    fit_web_loss,
     match_exposures,
     require_columns,
     run_settings,
@@ -29,21 +27,7 @@ from figures.empirical_tables import (
     tokens_to_target,
     tokens_to_target_by_ratio,
 )
-from figures.empirical_theory import (
-    log_axis,
-    phase_diagram_with_runs,
-    stored_bits_vs_allocation,
-    subsampling_and_ckm,
-    web_loss_scaling,
-)
-from figures.style import PAPER_COLOR, THEORY_STYLE, new_figure, save, series_colors
-
-__all__ = [
-    "PAPER_REFERENCE", "WebLossFit", "accuracy_vs_mixing_ratio", "accuracy_vs_model_size", "accuracy_vs_tokens",
-    "final_rows", "fit_tokens_to_target", "fit_web_loss", "match_exposures", "phase_diagram_with_runs", "save_figure",
-    "seed_summary", "steps_to_target", "stored_bits_vs_allocation", "subsampling_and_ckm", "threshold_frequencies",
-    "threshold_frequency_vs_size", "tokens_to_target", "web_loss_scaling",
-]
+from figures.style import PAPER_COLOR, THEORY_STYLE, log_axis, new_figure, save, series_colors
 
 ROLE_LINESTYLE = {"main": "-", "horizon": "--", "exposure_matched": ":"}
 
@@ -195,6 +179,43 @@ def accuracy_vs_tokens(df: pd.DataFrame, model: str | None = None, x: str = "tok
         ax.set_ylabel("accuracy")
         ax.set_title(f"Accuracy vs {X_AXES[x][1]}: {name}")
         ax.legend(fontsize=7)
+    return fig
+
+
+def accuracy_vs_exposures(df: pd.DataFrame):
+    """Accuracy against exposures per person, one panel per model, colour by r: each run's final row
+    filled (comparable across runs and budgets) and its stable-phase rows open and faint, labelled as
+    such: before the WSD cooldown a run has not consolidated what it saw, so those rows sit below
+    where a run that ended there would be."""
+    require_columns(df, ("run_id", "step", "exposures_per_person", "accuracy", "model", "mixing_ratio",
+                         "params_nonembedding"), "accuracy_vs_exposures")
+    rows = baseline(df).copy()
+    if rows.empty:
+        raise ValueError("accuracy_vs_exposures: no runs without subsampling or CKM (rho = 1, tau = 0) in the table")
+    rows["phase"] = evaluation_phase(rows).to_numpy()
+    models = rows.sort_values("params_nonembedding")["model"].unique().tolist()
+    ratios = sorted(rows["mixing_ratio"].unique())
+    colors = dict(zip(ratios, series_colors(len(ratios))))
+    fig, axes = new_figure(4.4, 3.4, ncols=len(models))
+    for ax, name in zip(np.atleast_1d(axes), models):
+        mine = rows[rows["model"] == name]
+        for _, run in mine.groupby("run_id"):
+            run = run.sort_values("step")
+            color = colors[run["mixing_ratio"].iloc[0]]
+            early = run[run["phase"] != "final"]
+            ax.plot(early["exposures_per_person"], early["accuracy"], "o", mfc="white", color=color, alpha=0.45, ms=3)
+            last = run[run["phase"] == "final"]
+            ax.plot(last["exposures_per_person"], last["accuracy"], "o", color=color, ms=6)
+        for r in sorted(mine["mixing_ratio"].unique()):
+            ax.plot([], [], "o", color=colors[r], label=f"r = {r:g}")
+        ax.plot([], [], "o", color="0.3", label="final row (after cooldown)")
+        ax.plot([], [], "o", color="0.3", mfc="white", alpha=0.6, label="during training (not comparable)")
+        log_axis(ax, "x")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("exposures per person")
+        ax.set_ylabel("accuracy")
+        ax.set_title(f"Accuracy vs exposures: {name}")
+        ax.legend(fontsize=6)
     return fig
 
 

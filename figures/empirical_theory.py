@@ -1,7 +1,7 @@
 """Measurements against the theory's fitted constants and predictions: the web-loss law (Fig. 7b), the
 phase diagram with measured runs, stored bits against the allocation m1*, and the strategies (Fig. 8).
 
-Functions from the results table (see ``figures.empirical_tables``) and theory objects to a Figure.
+Functions from the results table (see ``analysis.tables``) and theory objects to a Figure.
 """
 from __future__ import annotations
 
@@ -10,37 +10,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from matplotlib.colors import Normalize
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
 from capacity.curves import PowerLawCurve
 from capacity.fit import ScalingLawFit
 from capacity.units import KnowledgeSet
-from figures.empirical_paper import PAPER_REFERENCE
-from figures.empirical_tables import (
-    WebLossFit,
-    baseline,
-    final_rows,
-    fit_web_loss,
-    require_columns,
-    seed_summary,
-    with_role,
-)
-from figures.style import PAPER_COLOR, THEORY_STYLE, new_figure, series_colors
+from analysis.paper import PAPER_REFERENCE
+from analysis.tables import WebLossFit, baseline, final_rows, fit_web_loss, require_columns, seed_summary, with_role
+from figures.style import PAPER_COLOR, THEORY_STYLE, log_axis, new_figure, series_colors
 from figures.theory import phase_diagram_figure
-
-
-def log_axis(ax, which: str) -> None:
-    """Log scale on ``which`` ("x" or "y") with labels that never collide: decades only on an axis
-    spanning a decade or more; 1, 2 and 5 times a power of ten, as "20k", on a shorter one."""
-    axis = ax.xaxis if which == "x" else ax.yaxis
-    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
-    low, high = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
-    if high / low >= 10.0:
-        axis.set_minor_formatter(NullFormatter())
-    else:
-        axis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 5.0)))
-        axis.set_major_formatter(EngFormatter(sep=""))
-        axis.set_minor_formatter(EngFormatter(sep=""))
 
 
 def _no_runs(ax, what: str) -> None:

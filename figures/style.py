@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")  # figures are files; never need a display
 
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
 
 PAPER_COLOR = "0.45"  # the paper's own numbers, drawn as references
 THEORY_STYLE = dict(color="black", linestyle="--", linewidth=1.2)
@@ -44,3 +45,17 @@ def save(fig, path_stem) -> list[str]:
             paths.append(path)
     plt.close(fig)
     return paths
+
+
+def log_axis(ax, which: str) -> None:
+    """Log scale on ``which`` ("x" or "y") with labels that never collide: decades only on an axis
+    spanning a decade or more; 1, 2 and 5 times a power of ten, as "20k", on a shorter one."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    low, high = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
+    if high / low >= 10.0:
+        axis.set_minor_formatter(NullFormatter())
+    else:
+        axis.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 5.0)))
+        axis.set_major_formatter(EngFormatter(sep=""))
+        axis.set_minor_formatter(EngFormatter(sep=""))

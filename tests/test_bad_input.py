@@ -74,7 +74,7 @@ CASES = [
     ("synbio-tokenizer-junk", "empirical", ["synbio", "--tokenizer", "{d}/afile"], ["--tokenizer {d}/afile", "not a tokenizer.json"]),
     ("synbio-ratio-ignored", "empirical", ["synbio", "--mixing-ratio", "0.3"], ["--mixing-ratio 0.3", "needs --info and --tokenizer"]),
     ("synbio-exponent", "empirical", ["synbio", "--exponent", "0"], ["--exponent 0", "(0, 100]"]),
-    ("corpus-json-alone", "empirical", ["corpus", "--json"], ["python -m empirical corpus:", "--json", "needs --info"]),
+    ("corpus-json-alone", "empirical", ["corpus", "--json"], ["python -m empirical corpus:", "--info/--sample/--tokenize", "none given"]),
     ("corpus-split", "empirical", ["corpus", "--tokenize", "--split", "test"], ["--split test", "train, validation"]),
     ("corpus-name", "empirical", ["corpus", "--corpus", "nope", "--info"], ["--corpus nope", "unknown corpus"]),
     ("corpus-folder", "empirical", ["corpus", "--corpus", "folder:{d}/missing", "--sample", "1"], ["--corpus folder:{d}/missing", "does not exist"]),

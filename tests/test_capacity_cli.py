@@ -57,10 +57,18 @@ def test_predict_reports_a_verdict_and_assumptions(capsys):
          "--bits-per-param -2: must be a number in (0, 64]"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(argv, fragment):
-    proc = subprocess.run([sys.executable, "-m", "capacity", *argv], capture_output=True, text=True)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
+def test_bad_input_exits_2_with_one_line(argv, fragment, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
     assert fragment in lines[0]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err
+
+
+def test_python_m_capacity_is_the_same_program():
+    """The one run through a real interpreter: ``python -m capacity`` exits with main's status and line."""
+    proc = subprocess.run([sys.executable, "-m", "capacity", "predict", "--params", "0", "--people", "10",
+                           "--tokens-per-person", "70"], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "capacity predict: error: --params 0: must be a number in [1, 1e15]\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
+from empirical.config import TrainConfig
 from empirical.presets import get_preset
 from empirical.train import CHECKPOINT, train
 
@@ -30,16 +30,6 @@ with open(f"{out_dir}/rank{rank}.json", "w") as f:
     json.dump({"rank": rank, "world": world, "rows": rows}, f)
 torch.distributed.destroy_process_group()
 """
-
-
-def tiny_padded(steps=10):
-    # r = 0.9 > 1 - L_max / T, so the stream pads: the ranks' slices hold unequal numbers of counted
-    # targets, which a plain average of the slices' mean losses would get wrong.
-    return TrainConfig(
-        model="tiny-50k", data=DataConfig(people=20, mixing_ratio=0.9, seq_len=256), batch_size=4,
-        tokens=4 * 256 * steps, seed=0, optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(warmup_steps=3),
-        eval=EvalConfig(points=2, people=10, templates="first", web_sequences=4),
-    )
 
 
 def run_torchrun(config: TrainConfig, run_dir: Path, out_dir: Path, nproc: int) -> list[dict]:
@@ -71,8 +61,10 @@ def _determined(name: str, param: torch.Tensor) -> torch.Tensor:
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tmp_path):
-    config = tiny_padded()
+def test_two_gloo_processes_train_like_one_process_with_the_same_global_batch(tmp_path, tiny):
+    # r = 0.9 > 1 - L_max / T, so the stream pads: the ranks' slices hold unequal numbers of counted
+    # targets, which a plain average of the slices' mean losses would get wrong.
+    config = tiny(0.9, steps=10, warmup_steps=3)
     ranks = run_torchrun(config, tmp_path / "ddp", tmp_path, nproc=2)
     alone = train(config, tmp_path / "one", progress=False)
 

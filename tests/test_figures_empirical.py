@@ -1,29 +1,14 @@
 """Empirical figures: on rows from real tiny training runs, and on hand-made tables whose answers are known."""
+import functools
 import math
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from capacity import KnowledgeSet, facts_capacity
-from capacity.curves import PowerLawCurve
-from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
-from empirical.train import train_group
-from figures.empirical import (
-    PAPER_REFERENCE,
-    accuracy_vs_mixing_ratio,
-    accuracy_vs_model_size,
-    accuracy_vs_tokens,
-    phase_diagram_with_runs,
-    save_figure,
-    steps_to_target,
-    stored_bits_vs_allocation,
-    subsampling_and_ckm,
-    web_loss_scaling,
-)
-from figures.empirical_tables import (
+from analysis.paper import PAPER_REFERENCE
+from analysis.tables import (
     final_rows,
     fit_tokens_to_target,
     fit_web_loss,
@@ -31,36 +16,40 @@ from figures.empirical_tables import (
     seed_summary,
     tokens_to_target,
 )
+from capacity import KnowledgeSet, facts_capacity
+from capacity.curves import PowerLawCurve
+from empirical.train import train_group
+from figures.empirical import (
+    accuracy_vs_mixing_ratio,
+    accuracy_vs_model_size,
+    accuracy_vs_tokens,
+    save_figure,
+    steps_to_target,
+)
+from figures.empirical_theory import (
+    phase_diagram_with_runs,
+    stored_bits_vs_allocation,
+    subsampling_and_ckm,
+    web_loss_scaling,
+)
 
 LAW = PowerLawCurve(1.0, 50.0, 0.3)
 
 
-def tiny(r, model="tiny-50k", seed=0, steps=8, rho=1.0, tau=0.0):
-    return TrainConfig(
-        model=model, data=DataConfig(people=20, mixing_ratio=r, seq_len=256, subsample_rho=rho, ckm_tau=tau),
-        batch_size=4, tokens=4 * 256 * steps, seed=seed, optim=OptimConfig(lr=5e-3),
-        schedule=ScheduleConfig(warmup_steps=2), eval=EvalConfig(points=3, people=10, templates="first", web_sequences=4),
-    )
-
-
 @pytest.fixture(scope="module")
-def real():
+def real(tiny, one_thread_module):
     """Rows of 11 real runs (about 10 s): an r-sweep with two seeds at r = 0.6, subsampling and CKM at r = 0.3,
     an exposure-matched control (r = 0.3, twice the tokens of r = 0.6), a horizon run, three model sizes."""
+    run = functools.partial(tiny, steps=8, warmup_steps=2, points=3)  # the shared tiny run (tests/conftest.py)
     groups = [
-        ([tiny(0.15), tiny(0.3), tiny(0.6), tiny(0.6, seed=1), tiny(0.3, rho=0.5), tiny(0.3, tau=0.2)], "main"),
-        ([tiny(0.3, steps=16)], "exposure_matched"),
-        ([tiny(0.15, steps=16)], "horizon"),
-        ([tiny(0.3, "tiny-100k"), tiny(0.6, "tiny-100k")], "main"),
-        ([tiny(0.3, "small-200k")], "main"),
+        ([run(0.15), run(0.3), run(0.6), run(0.6, seed=1), run(0.3, subsample_rho=0.5), run(0.3, ckm_tau=0.2)], "main"),
+        ([run(0.3, steps=16)], "exposure_matched"),
+        ([run(0.15, steps=16)], "horizon"),
+        ([run(0.3, model="tiny-100k"), run(0.6, model="tiny-100k")], "main"),
+        ([run(0.3, model="small-200k")], "main"),
     ]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        rows = [dict(row, role=role) for configs, role in groups
-                for run in train_group(configs, progress=False) for row in run]
-    finally:
-        torch.set_num_threads(before)
+    rows = [dict(row, role=role) for configs, role in groups
+            for run_rows in train_group(configs, progress=False) for row in run_rows]
     return pd.DataFrame(rows)
 
 

@@ -2,6 +2,7 @@
 checkpoints, diverging runs, a kill between a checkpoint and its printed rows, two sweeps on one
 table with different work folders, Ray's settings, provenance, and a last row without its newline.
 Real tiny training throughout; nothing is mocked."""
+import functools
 import json
 import os
 import subprocess
@@ -28,12 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def tiny(mixing_ratio=0.5, steps=12, seed=0, points=2, lr=5e-3):
-    return TrainConfig(
-        model="tiny-50k", data=DataConfig(people=20, mixing_ratio=mixing_ratio, seq_len=192), batch_size=4,
-        tokens=4 * 192 * steps, seed=seed, optim=OptimConfig(lr=lr), schedule=ScheduleConfig(warmup_steps=2),
-        eval=EvalConfig(points=points, people=10, templates="first", web_sequences=4),
-    )
+@pytest.fixture(scope="module")
+def tiny(tiny):
+    """The shared tiny run (tests/conftest.py) at this file's size: 12 steps of 192 tokens, 2 warm-up steps."""
+    return functools.partial(tiny, steps=12, seq_len=192, warmup_steps=2)
 
 
 def strict_json(line: str):
@@ -82,7 +81,7 @@ def test_a_malicious_checkpoint_is_refused_in_one_line_and_nothing_runs(tmp_path
 
 
 @pytest.mark.slow
-def test_train_group_sets_a_malicious_checkpoint_aside_and_trains_from_scratch(tmp_path, capfd):
+def test_train_group_sets_a_malicious_checkpoint_aside_and_trains_from_scratch(tmp_path, capfd, tiny):
     marker = tmp_path / "ran"
     config = tiny(steps=6, points=1)
     write_malicious_checkpoint(tmp_path / "run", marker)
@@ -95,7 +94,7 @@ def test_train_group_sets_a_malicious_checkpoint_aside_and_trains_from_scratch(t
 
 
 @pytest.mark.slow
-def test_sweep_dry_run_and_train_run_dir_refuse_a_malicious_checkpoint(tmp_path, capsys):
+def test_sweep_dry_run_and_train_run_dir_refuse_a_malicious_checkpoint(tmp_path, capsys, tiny):
     marker = tmp_path / "ran"
     config = tiny(steps=4, points=1)
     (tmp_path / "sweeps.py").write_text(textwrap.dedent(f"""
@@ -148,7 +147,7 @@ DAMAGE = ["empty", "random", "truncated", "not-a-dict", "folder", "beyond-budget
 
 
 @pytest.mark.parametrize("kind", DAMAGE)
-def test_a_damaged_checkpoint_is_set_aside_not_deleted(tmp_path, kind, capfd):
+def test_a_damaged_checkpoint_is_set_aside_not_deleted(tmp_path, kind, capfd, tiny):
     config = tiny()
     path = tmp_path / "run" / CHECKPOINT
     _damage(kind, path, config)
@@ -162,7 +161,7 @@ def test_a_damaged_checkpoint_is_set_aside_not_deleted(tmp_path, kind, capfd):
 
 
 @pytest.mark.slow
-def test_a_sweep_with_damaged_checkpoints_trains_every_run_and_counts_it_once(tmp_path, capfd):
+def test_a_sweep_with_damaged_checkpoints_trains_every_run_and_counts_it_once(tmp_path, capfd, tiny):
     """Four runs, three with damaged checkpoints (random bytes, a folder, a step beyond the budget):
     the dry run and the sweep go on, every run finishes, and a second sweep finds all done."""
     configs = [tiny(r) for r in (0.3, 0.5, 0.7, 0.9)]
@@ -203,7 +202,7 @@ def test_the_divergence_limit_is_twice_the_uniform_predictors_loss():
 
 
 @pytest.mark.slow
-def test_healthy_training_at_a_high_learning_rate_never_trips_the_divergence_check():
+def test_healthy_training_at_a_high_learning_rate_never_trips_the_divergence_check(tiny):
     # lr 3e-2 with one warm-up step: a tiny model's loss spikes early, far below 2 ln V.
     config = tiny(steps=20, lr=3e-2).replace(**{"schedule.warmup_steps": 1})
     rows = train(config, progress=False)
@@ -211,7 +210,7 @@ def test_healthy_training_at_a_high_learning_rate_never_trips_the_divergence_che
 
 
 @pytest.mark.slow
-def test_train_exits_non_zero_with_one_line_naming_the_step_and_loss_and_prints_no_row(tmp_path, capsys):
+def test_train_exits_non_zero_with_one_line_naming_the_step_and_loss_and_prints_no_row(tmp_path, capsys, tiny):
     config = tiny(lr=0.99)  # accepted by validation (lr < 1), and diverges within a few steps
     (tmp_path / "config.json").write_text(config.to_json())
     status = main(["train", "--config", str(tmp_path / "config.json"), "--run-dir", str(tmp_path / "run"),
@@ -220,11 +219,11 @@ def test_train_exits_non_zero_with_one_line_naming_the_step_and_loss_and_prints_
     assert status == 1
     assert out.out == ""  # no row claims an accuracy
     [line] = out.err.strip().splitlines()
-    assert line.startswith("error: training diverged at step ") and "training loss" in line
+    assert line.startswith("python -m empirical train: error: training diverged at step ") and "training loss" in line
 
 
 @pytest.mark.slow
-def test_a_diverged_member_of_a_k_stack_is_recorded_failed_and_the_others_finish(tmp_path):
+def test_a_diverged_member_of_a_k_stack_is_recorded_failed_and_the_others_finish(tmp_path, tiny):
     healthy = [tiny(0.3, seed=1), tiny(0.8, seed=2)]
     bad = tiny(0.5, seed=3, lr=0.99)
     sweep = Sweep("one-diverges", (Run(healthy[0]), Run(bad), Run(healthy[1])))
@@ -242,7 +241,7 @@ def test_a_diverged_member_of_a_k_stack_is_recorded_failed_and_the_others_finish
     assert error_text.splitlines()[0].startswith(f"DivergedError: training diverged at step {record['step']}")
 
 
-def test_a_non_finite_loss_is_recorded_as_null_never_bare_nan(tmp_path):
+def test_a_non_finite_loss_is_recorded_as_null_never_bare_nan(tmp_path, tiny):
     config = tiny()
     task = Task(configs=[config.to_dict()], roles=["main"], run_dirs=[str(tmp_path / config.run_id)], sweep="s",
                 results=str(tmp_path / "r.jsonl"), work_dir=str(tmp_path), threads=1)
@@ -254,7 +253,7 @@ def test_a_non_finite_loss_is_recorded_as_null_never_bare_nan(tmp_path):
 
 # --- 4. train --run-dir replays the rows its checkpoint holds ----------------------------------------
 @pytest.mark.slow
-def test_train_run_dir_prints_every_row_after_a_kill_and_again_when_finished(tmp_path, capsys):
+def test_train_run_dir_prints_every_row_after_a_kill_and_again_when_finished(tmp_path, capsys, tiny):
     config = tiny(steps=24, points=4)
     assert config.eval_steps() == [3, 6, 12, 24]
     (tmp_path / "config.json").write_text(config.to_json())

@@ -75,14 +75,14 @@ def test_eval_steps_are_log_spaced_and_end_at_the_budget():
 @pytest.mark.parametrize(
     "make, message",
     [
-        (lambda: TrainConfig(model="gpt-5"), "unknown model preset 'gpt-5'"),
-        (lambda: DataConfig(mixing_ratio=1.5), "mixing_ratio must be in \\[0, 1\\], got 1.5"),
-        (lambda: DataConfig(mixing_ratio=-0.1), "mixing_ratio must be in \\[0, 1\\], got -0.1"),
-        (lambda: TrainConfig(tokens=0), "tokens \\(the budget\\) must be a positive integer, got 0"),
+        (lambda: TrainConfig(model="gpt-5"), 'model "gpt-5": unknown model preset'),
+        (lambda: DataConfig(mixing_ratio=1.5), "data.mixing_ratio 1.5: must be a number in \\[0, 1\\]"),
+        (lambda: DataConfig(mixing_ratio=-0.1), "data.mixing_ratio -0.1: must be a number in \\[0, 1\\]"),
+        (lambda: TrainConfig(tokens=0), "tokens 0: must be an integer >= 1 \\(the budget\\)"),
         (lambda: TrainConfig(tokens=10_000, eval=EvalConfig(first_tokens=50_000)), "beyond the budget"),
-        (lambda: DataConfig(subsample_rho=0.0), "subsample_rho must be in \\(0, 1\\], got 0.0"),
-        (lambda: DataConfig(knowledge="poems"), "knowledge must be one of"),
-        (lambda: TrainConfig.from_dict({"modle": "tiny-50k"}), "unknown config keys \\['modle'\\]"),
+        (lambda: DataConfig(subsample_rho=0.0), "data.subsample_rho 0.0: must be a number in \\(0, 1\\]"),
+        (lambda: DataConfig(knowledge="poems"), 'data.knowledge "poems": must be one of'),
+        (lambda: TrainConfig.from_dict({"modle": "tiny-50k"}), 'config keys \\["modle"\\]: unknown'),
     ],
 )
 def test_bad_configs_name_the_value(make, message):

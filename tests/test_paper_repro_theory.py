@@ -13,9 +13,12 @@ def test_capacity_imports_no_torch():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
-def test_theory_preset_writes_figures_and_a_report_whose_numbers_are_the_theorys(tmp_path):
-    assert paper_repro.main(["--preset", "theory", "--out", str(tmp_path), "--tokens-per-person", "70"]) == 0
+def test_theory_preset_writes_figures_and_a_report_whose_numbers_are_the_theorys(tmp_path, capsys):
+    argv = ["--preset", "theory", "--out", str(tmp_path), "--tokens-per-person", "70", "--json"]
+    assert paper_repro.main(argv) == 0
     report = json.loads((tmp_path / "report.json").read_text())
+    printed = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
+    assert printed == report  # --json prints report.json's numbers, as strict JSON
     for paths in report["figures"].values():
         for path in paths:
             assert (tmp_path / path.split("/")[-1]).stat().st_size > 1000

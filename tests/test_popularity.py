@@ -4,8 +4,6 @@ the figure."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -130,11 +128,10 @@ def test_cli_flags_are_checked(tmp_path, capsys):
     assert "no such file" in capsys.readouterr().err
 
 
-def test_text_output_names_every_model_and_the_slope():
-    proc = subprocess.run([sys.executable, "-m", "capacity", "popularity-threshold", str(SHIPPED), "--bootstrap", "50"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "synthetic-12b" in proc.stdout and "Slope of log threshold against log params" in proc.stdout
+def test_text_output_names_every_model_and_the_slope(capsys):
+    assert main(["popularity-threshold", str(SHIPPED), "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "synthetic-12b" in out and "Slope of log threshold against log params" in out
 
 
 def test_the_figure_is_drawn_from_a_table(tmp_path):

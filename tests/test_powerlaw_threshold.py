@@ -5,39 +5,25 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
+from analysis.paper import PAPER_REFERENCE
+from analysis.powerlaw import threshold_frequencies, threshold_points
 from capacity.fit import fit_power_law_slope
-from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from empirical.results import flatten_row
 from empirical.train import train
-from figures.empirical import threshold_frequencies, threshold_frequency_vs_size
-from figures.empirical_paper import PAPER_REFERENCE
-from figures.empirical_powerlaw import threshold_points
+from figures.empirical_powerlaw import threshold_frequency_vs_size
 
 GROUPS = 4
 
 
-def tiny(knowledge="synbio-powerlaw", steps=48):
-    """tests/test_train.py's tiny run on 40 people in 4 power-law groups, every person evaluated."""
-    return TrainConfig(
-        model="tiny-50k", data=DataConfig(knowledge=knowledge, people=40, powerlaw_groups=GROUPS, mixing_ratio=0.8,
-                                          seq_len=256),
-        batch_size=4, tokens=4 * 256 * steps, seed=0, optim=OptimConfig(lr=5e-3),
-        schedule=ScheduleConfig(warmup_steps=4),
-        eval=EvalConfig(points=2, people=0, templates="first", web_sequences=4),
-    )
-
-
 @pytest.fixture(scope="module")
-def rows():
-    """Final rows of a real power-law run and a real uniform run (a few seconds)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return train(tiny(), progress=False)[-1], train(tiny("synbio", steps=4), progress=False)[-1]
-    finally:
-        torch.set_num_threads(before)
+def rows(tiny, one_thread_module):
+    """Final rows of a real power-law run and a real uniform run (a few seconds): the shared tiny run
+    (tests/conftest.py) on 40 people in 4 power-law groups, every person evaluated."""
+    def run(knowledge="synbio-powerlaw", steps=48):
+        return tiny(0.8, knowledge=knowledge, people=40, powerlaw_groups=GROUPS, steps=steps, eval_people=0)
+
+    return train(run(), progress=False)[-1], train(run("synbio", steps=4), progress=False)[-1]
 
 
 @pytest.fixture(autouse=True)

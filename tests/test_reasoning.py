@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.continual import continual_pairs, continual_section, crossing_ratio
+from analysis.reasoning import reasoning_section, task_exposure_pairs, task_rows
+from analysis.reproduction import split_runs
 from empirical.config import DataConfig, EvalConfig, TrainConfig
-from figures.continual import continual_pairs, continued_vs_scratch, crossing_ratio
-from figures.reasoning import accuracy_vs_ratio_and_size, task_exposure_pairs, task_rows
-from figures.reasoning_report import continual_section, reasoning_section, split_runs
+from figures.continual import continued_vs_scratch
+from figures.reasoning import accuracy_vs_ratio_and_size
 
 
 def test_task_sizes_are_validated():

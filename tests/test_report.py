@@ -6,9 +6,10 @@ import pandas as pd
 import pytest
 
 import paper_repro
+from analysis.theory_fit import theory_on_runs
+from analysis.verdicts import CAPACITY_GAP, exposure_verdict, horizon_gains
 from capacity.thresholds import critical_mixing_ratio
 from capacity.units import KnowledgeSet, WebLossLaw, synbio_bits_per_person
-from figures.report import CAPACITY_GAP, exposure_verdict, horizon_gains, theory_on_runs
 
 
 def final_row(run_id, model="tiny-50k", params=50_000, r=0.4, tokens=1000, exposures=100.0, accuracy=0.5,
@@ -109,7 +110,7 @@ def test_the_smoke_reproduction_trains_fits_draws_and_reports(tmp_path):
 
 def test_the_measured_critical_ratio_is_a_logistic_crossing_with_an_interval():
     from capacity.critical import critical_ratio
-    from figures.report import measured_critical_ratios
+    from analysis.critical_ratios import measured_critical_ratios
 
     df = pd.DataFrame([final_row(f"r{r}", r=r, accuracy=a) for r, a in ((0.1, 0.0), (0.2, 0.05), (0.4, 0.25), (0.6, 0.5))]
                       + [final_row("big", model="big", params=10**6, r=0.1, accuracy=0.3),
@@ -152,7 +153,7 @@ def test_pairs_below_the_accuracy_floor_are_compared_by_stored_bits():
 
 
 def test_a_held_out_size_is_predicted_from_the_law_and_bits_per_parameter_fitted_without_it():
-    from figures.report import held_out_critical_ratio
+    from analysis.critical_ratios import held_out_critical_ratio
     law = WebLossLaw(2.0, 30.0, 0.3)
     knowledge = KnowledgeSet.from_token_statistics(40, 130.0, synbio_bits_per_person())
     sizes = {"m0": 20_000, "m1": 50_000, "m2": 100_000, "m3": 200_000}
@@ -184,7 +185,7 @@ def test_a_held_out_size_is_predicted_from_the_law_and_bits_per_parameter_fitted
 
 
 def test_the_critical_ratio_slope_is_fitted_over_measured_sizes_only():
-    from figures.report import critical_ratio_slope
+    from analysis.critical_ratios import critical_ratio_slope
 
     measured = pd.DataFrame({"params_nonembedding": [1e4, 1e5, 1e6], "measured_critical_ratio": [0.4, 0.04, 0.9],
                              "bound": ["", "", "above"]})

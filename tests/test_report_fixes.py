@@ -7,10 +7,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.critical_ratios import held_out_critical_ratio
+from analysis.measure import evaluation_phase, threshold_frequency_crossings, web_loss_at_zero_ratio
+from analysis.theory_fit import theory_on_runs, threshold_curve
 from capacity.thresholds import critical_mixing_ratio
 from capacity.units import KnowledgeSet, WebLossLaw, synbio_bits_per_person
-from figures.report import held_out_critical_ratio, theory_on_runs, threshold_curve
-from figures.report_measure import evaluation_phase, threshold_frequency_crossings, web_loss_at_zero_ratio
 
 
 def _row(run_id, model, params, r, accuracy, web_loss, items=10**6, step=100, **extra):

@@ -22,25 +22,11 @@ SWEEP_KEYS = {"sweep": "test", "role": "main", "group_size": 2}
 
 
 @pytest.fixture(scope="module")
-def real_rows():
-    """Rows of two real runs trained together for a few steps (the tiny config of test_train.py)."""
-    import torch
-
-    from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
+def real_rows(tiny, one_thread_module):
+    """Rows of two real runs trained together for a few steps (the shared tiny run, tests/conftest.py)."""
     from empirical.train import train_group
 
-    def tiny(mixing_ratio, seed):
-        return TrainConfig(model="tiny-50k", data=DataConfig(people=20, mixing_ratio=mixing_ratio, seq_len=256),
-                           batch_size=4, tokens=4 * 256 * 4, seed=seed, optim=OptimConfig(lr=5e-3),
-                           schedule=ScheduleConfig(warmup_steps=4),
-                           eval=EvalConfig(points=2, people=10, templates="first", web_sequences=4))
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        runs = train_group([tiny(0.2, 1), tiny(0.8, 2)], progress=False)
-    finally:
-        torch.set_num_threads(before)
+    runs = train_group([tiny(0.2, seed=1, steps=4), tiny(0.8, seed=2, steps=4)], progress=False)
     return [[{**row, **SWEEP_KEYS} for row in rows] for rows in runs]
 
 

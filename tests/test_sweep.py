@@ -1,5 +1,6 @@
 """Sweeps and the runner: configs from axes, packing, and real tiny sweeps that are killed, resumed,
 fail in part, and run through a process pool and a local Ray cluster."""
+import functools
 import json
 import os
 import signal
@@ -22,12 +23,10 @@ TIMING = {"wall_time_s", "host", "schema"}
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tiny(mixing_ratio=0.5, steps=12, seed=0, people=20, points=2):
-    return TrainConfig(
-        model="tiny-50k", data=DataConfig(people=people, mixing_ratio=mixing_ratio, seq_len=192), batch_size=4,
-        tokens=4 * 192 * steps, seed=seed, optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(warmup_steps=2),
-        eval=EvalConfig(points=points, people=10, templates="first", web_sequences=4),
-    )
+@pytest.fixture(scope="module")
+def tiny(tiny):
+    """The shared tiny run (tests/conftest.py) at this file's size: 12 steps of 192 tokens, 2 warm-up steps."""
+    return functools.partial(tiny, steps=12, seq_len=192, warmup_steps=2)
 
 
 def metrics(rows):
@@ -35,7 +34,7 @@ def metrics(rows):
 
 
 # --- configs and packing (no training) -------------------------------------------------------------
-def test_grid_is_the_product_of_the_axes():
+def test_grid_is_the_product_of_the_axes(tiny):
     runs = grid(tiny(), {"data.mixing_ratio": [0.1, 0.2, 0.4], "seed": [0, 1]})
     assert len(runs) == 6
     assert {(r.config.data.mixing_ratio, r.config.seed) for r in runs} == {(a, b) for a in (0.1, 0.2, 0.4) for b in (0, 1)}
@@ -43,7 +42,7 @@ def test_grid_is_the_product_of_the_axes():
         grid(tiny(), {"data.mixing_ratio": []})
 
 
-def test_exposure_matched_control_halves_the_ratio_and_doubles_the_budget():
+def test_exposure_matched_control_halves_the_ratio_and_doubles_the_budget(tiny):
     run = Run(tiny(mixing_ratio=0.4, steps=10))
     control = exposure_matched(run, 2.0)
     assert control.role == "exposure_matched"
@@ -54,13 +53,13 @@ def test_exposure_matched_control_halves_the_ratio_and_doubles_the_budget():
         exposure_matched(run, 0.5)
 
 
-def test_a_sweep_holds_each_config_once():
+def test_a_sweep_holds_each_config_once(tiny):
     run = Run(tiny())
     sweep = Sweep("s", (run, Run(tiny(), "horizon"), Run(tiny(seed=1))))
     assert len(sweep) == 2 and sweep.runs[0].role == "main"
 
 
-def test_packing_groups_compatible_runs_in_even_chunks():
+def test_packing_groups_compatible_runs_in_even_chunks(tiny):
     runs = [Run(tiny(mixing_ratio=r, seed=s)) for r in (0.1, 0.2, 0.3) for s in range(3)]  # 9 compatible
     runs.append(Run(tiny(steps=20)))  # another budget: a group of its own
     groups = pack(runs, [0] * len(runs), max_group=8)
@@ -123,7 +122,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.slow
-def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path):
+def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path, tiny):
     bad = tiny().replace(**{"data.web": f"folder:{tmp_path / 'missing'}"})
     sweep = Sweep("partly-bad", (Run(tiny(0.5)), Run(bad), Run(tiny(1.0))))
     report = run_sweep(sweep, tmp_path / "r.jsonl", progress=False)
@@ -136,7 +135,7 @@ def test_a_failed_run_is_recorded_and_the_others_finish(tmp_path):
 
 
 @pytest.mark.slow
-def test_rows_a_checkpoint_holds_but_the_table_lacks_are_recovered(tmp_path):
+def test_rows_a_checkpoint_holds_but_the_table_lacks_are_recovered(tmp_path, tiny):
     config = tiny(0.5, steps=12, points=3)
     # A run killed after writing its checkpoint at step 6 but before appending that step's rows.
     train(config, tmp_path / "r.runs" / config.run_id, progress=False, stop_after_steps=6)
@@ -210,7 +209,7 @@ def test_a_sweep_killed_mid_run_resumes_without_losing_or_repeating_rows(tmp_pat
 
 
 @pytest.mark.slow
-def test_a_local_ray_cluster_and_the_process_pool_give_the_same_rows(tmp_path):
+def test_a_local_ray_cluster_and_the_process_pool_give_the_same_rows(tmp_path, tiny):
     pytest.importorskip("ray")
     sweep = Sweep("pair", (Run(tiny(0.3)), Run(tiny(0.8)), Run(tiny(0.5, steps=8))))
     pool = run_sweep(sweep, tmp_path / "pool.jsonl", workers=2, engine="local", progress=False)
@@ -223,7 +222,7 @@ def test_a_local_ray_cluster_and_the_process_pool_give_the_same_rows(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_pool_worker_killed_mid_run_is_replaced_and_its_runs_finish(tmp_path):
+def test_a_pool_worker_killed_mid_run_is_replaced_and_its_runs_finish(tmp_path, tiny):
     import threading
 
     sweep = Sweep("pool", (Run(tiny(0.3, steps=40)), Run(tiny(0.8, steps=30))))
@@ -251,13 +250,13 @@ def test_a_pool_worker_killed_mid_run_is_replaced_and_its_runs_finish(tmp_path):
     assert len(keys) == len(set(keys)) == sum(len(run.config.eval_steps()) for run in sweep.runs)
 
 
-def test_dry_run_lists_runs_costs_and_status(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "empirical", "sweep", "ratio", "--dry-run", "--no-measure",
-                          "--results", str(tmp_path / "none.jsonl")], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
+def test_dry_run_lists_runs_costs_and_status(tmp_path, capsys):
+    from empirical.__main__ import main
+
+    assert main(["sweep", "ratio", "--dry-run", "--no-measure", "--results", str(tmp_path / "none.jsonl")]) == 0
+    out = capsys.readouterr().out
     sweep = SWEEPS["ratio"]("cpu")
     for run in sweep.runs:
-        assert run.run_id in out.stdout
-    assert "exposure_matched" in out.stdout and f"to train: {len(sweep)} runs" in out.stdout
-    bad = subprocess.run([sys.executable, "-m", "empirical", "sweep", "nope"], capture_output=True, text=True, cwd=ROOT)
-    assert bad.returncode == 2 and "unknown sweep 'nope'" in bad.stderr
+        assert run.run_id in out
+    assert "exposure_matched" in out and f"to train: {len(sweep)} runs" in out
+    assert main(["sweep", "nope"]) == 2 and "unknown sweep 'nope'" in capsys.readouterr().err

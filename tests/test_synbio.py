@@ -8,7 +8,6 @@ import inspect
 import json
 import math
 import subprocess
-import sys
 from collections import Counter
 
 import numpy as np
@@ -253,7 +252,16 @@ def test_compact_forms_add_a_fraction_tau_of_the_biography_tokens(tau, tokenizer
 # --- CLI ------------------------------------------------------------------------------------------
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "empirical", "synbio", *args], capture_output=True, text=True, timeout=120)
+    """``python -m empirical synbio ARGS`` in-process: (status, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from empirical.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(["synbio", *args])
+    return subprocess.CompletedProcess(["synbio", *args], status, out.getvalue(), err.getvalue())
 
 
 def test_cli_writes_json_lines_of_exposures():

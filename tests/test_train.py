@@ -3,17 +3,10 @@ import pytest
 import torch
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
+from empirical.__main__ import main
 from empirical.train import CHECKPOINT, train, train_group
 
 TIMING = {"wall_time_s"}
-
-
-def tiny(mixing_ratio=0.5, seed=0, steps=24):
-    return TrainConfig(
-        model="tiny-50k", data=DataConfig(people=20, mixing_ratio=mixing_ratio, seq_len=256), batch_size=4,
-        tokens=4 * 256 * steps, seed=seed, optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(warmup_steps=4),
-        eval=EvalConfig(points=2, people=10, templates="first", web_sequences=4),
-    )
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -24,7 +17,7 @@ def strip(rows):
 
 
 @pytest.mark.slow
-def test_training_writes_documented_rows_and_learns():
+def test_training_writes_documented_rows_and_learns(tiny):
     config = tiny()
     rows = train(config, progress=False)
     assert [r["step"] for r in rows] == config.eval_steps()
@@ -39,7 +32,7 @@ def test_training_writes_documented_rows_and_learns():
 
 
 @pytest.mark.slow
-def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
+def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, tiny):
     config = tiny()
     whole = train(config, tmp_path / "whole", progress=False)
     train(config, tmp_path / "split", progress=False, stop_after_steps=9)  # killed mid-run, after its checkpoint
@@ -52,7 +45,7 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path):
 
 
 @pytest.mark.slow
-def test_group_of_three_ratios_matches_training_each_alone():
+def test_group_of_three_ratios_matches_training_each_alone(tiny):
     configs = [tiny(0.2, seed=1), tiny(0.5, seed=2), tiny(0.8, seed=3)]
     together = train_group(configs, progress=False)
     for config, rows in zip(configs, together):
@@ -64,7 +57,7 @@ def test_group_of_three_ratios_matches_training_each_alone():
 
 
 @pytest.mark.slow
-def test_a_group_checkpoints_and_resumes_each_model(tmp_path):
+def test_a_group_checkpoints_and_resumes_each_model(tmp_path, tiny):
     import shutil
 
     configs = [tiny(0.2, seed=1), tiny(0.5, seed=2), tiny(0.8, seed=3)]
@@ -82,7 +75,7 @@ def test_a_group_checkpoints_and_resumes_each_model(tmp_path):
         assert a["knowledge_loss"] == pytest.approx(b["knowledge_loss"], rel=1e-4)
 
 
-def test_group_members_must_share_the_architecture():
+def test_group_members_must_share_the_architecture(tiny):
     with pytest.raises(ValueError, match="must share 'model'"):
         train_group([tiny(), tiny().replace(model="tiny-100k")], progress=False)
 
@@ -95,24 +88,18 @@ def test_group_members_must_share_the_architecture():
         (["--tokens", "0", "--dry-run"], "--tokens 0: must be an integer in [1, 1e15]"),
     ],
 )
-def test_train_cli_rejects_bad_configs_with_one_line(argv, fragment):
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "empirical", "train", *argv], capture_output=True, text=True)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
-    assert proc.stderr.startswith("python -m empirical train: error: ")
-    assert fragment in proc.stderr and "Traceback" not in proc.stderr
+def test_train_cli_rejects_bad_configs_with_one_line(argv, fragment, capsys):
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("python -m empirical train: error: ")
+    assert fragment in err and "Traceback" not in err
 
 
-def test_train_cli_dry_run_prints_the_run_id_of_the_config():
+def test_train_cli_dry_run_prints_the_run_id_of_the_config(capsys):
     import json
-    import subprocess
-    import sys
 
-    proc = subprocess.run([sys.executable, "-m", "empirical", "train", "--people", "50", "--mixing-ratio", "0.25",
-                           "--dry-run"], capture_output=True, text=True, check=True)
-    out = json.loads(proc.stdout)
+    assert main(["train", "--people", "50", "--mixing-ratio", "0.25", "--dry-run"]) == 0
+    out = json.loads(capsys.readouterr().out)
     assert out["run_id"] == TrainConfig.from_dict(out["config"]).run_id
     assert out["config"]["data"]["people"] == 50
 
@@ -137,3 +124,25 @@ def test_knowledge_alone_is_learned_to_90_percent_recall():
 def test_the_same_knowledge_mixed_at_a_low_ratio_is_not_learned_with_the_same_budget():
     (row,) = train(fifty_biographies(0.1), progress=False)
     assert row["accuracy"] <= 0.1  # measured 0.0 (each person seen about 21 times)
+
+
+# --- the same tiny run on every device (tests/conftest.py GPU_MARKS: CUDA skips where there is none) ------
+def test_a_tiny_run_trains_and_evaluates_on_each_device(device, tiny):
+    config = tiny(steps=6, points=1)
+    (row,) = train(config, device=device, progress=False)
+    assert row["step"] == config.steps and row["run_id"] == config.run_id
+    assert all(torch.isfinite(torch.tensor(row[key])) for key in ("train_loss", "knowledge_loss", "web_loss"))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("variant", [{"precision": "bf16"}, {"compile": True}], ids=["bf16", "compile"])
+def test_bf16_and_compile_follow_the_fp32_run_on_cuda(variant, tiny):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    config = tiny(steps=12, points=2)
+    reference = train(config, device="cuda", progress=False)
+    rows = train(config.replace(**variant), device="cuda", progress=False)
+    assert [r["step"] for r in rows] == [r["step"] for r in reference]
+    for a, b in zip(reference, rows):  # bf16 rounding and fused kernels move the loss, not the run
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
+        assert b["knowledge_loss"] == pytest.approx(a["knowledge_loss"], rel=0.05)

@@ -1,4 +1,4 @@
-"""The paper's own numbers (arXiv 2505.18091), for drawing next to ours.
+"""The paper's own settings and numbers (arXiv 2505.18091), for predicting them and drawing them next to ours.
 
 Each entry names the table, figure or section of the paper it comes from. Accuracies are fractions (the paper prints
 percentages); tokens are raw counts unless a key says otherwise. The figures draw an entry only where
@@ -83,3 +83,10 @@ PAPER_REFERENCE = MappingProxyType({
         "measured_critical_mixing_ratio": 0.3,
     }),
 })
+
+# Non-embedding parameters of the Pythia models the paper trained (GPT-NeoX configs).
+PYTHIA_NONEMBEDDING = MappingProxyType({"14M": 1_189_888, "31M": 4_739_072, "70M": 18_915_328, "160M": 85_056_000,
+                                        "410M": 302_311_424})
+# arXiv 2505.18091, Table 1 (70M, SynBio-320k), accuracy in per cent: the transition the theory should place.
+PAPER_TABLE1 = MappingProxyType({0.10: 0.4, 0.15: 0.4, 0.20: 0.4, 0.25: 0.8, 0.30: 7.3, 0.35: 27.5, 0.40: 40.4,
+                                 0.45: 58.1})

@@ -1,11 +1,15 @@
-"""Tables the empirical figures are drawn from: pure functions of the results table.
+"""Tables read from the results table: pure functions, no plotting.
 
-The results table has one row per (run, evaluation point), with the row keys of
-``empirical.train._evaluate`` (run_id, model, params_nonembedding, mixing_ratio, people, rho, tau,
-seed, step, tokens, exposures_per_person, accuracy, web_loss, bits_stored, config, ...) and, from the
-sweep runner, ``role``: "main", "exposure_matched" (a lower r trained proportionally longer, so that
-exposures per person match a main run) or "horizon" (a low-r run trained longer). A table without a
-``role`` column is read as all "main". Only these plain keys are used, never flattened columns.
+The results table (docs/RESULTS.md) has one row per (run, evaluation point), with the run's keys
+(run_id, model, params_nonembedding, mixing_ratio, people, rho, tau, seed, step, tokens,
+exposures_per_person, accuracy, web_loss, bits_stored, config, ...) and, from the sweep runner,
+``role``: "main", "exposure_matched" (a lower r trained proportionally longer, so that exposures per
+person match a main run) or "horizon" (a low-r run trained longer). A table without a ``role`` column
+is read as all "main". Only these plain keys are used, never flattened columns.
+
+Here: final rows and baselines, settings and their seed summaries, tokens to a target accuracy and
+its fits (arXiv 2505.18091, Figs. 3-4 and Appendix E.5), exposure-matched pairs, and the web-loss law
+with a bootstrap band (Fig. 7).
 """
 from __future__ import annotations
 

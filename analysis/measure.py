@@ -1,4 +1,4 @@
-"""Measurements for the reproduction report that the grid alone gets wrong (``figures.report``).
+"""Measurements for the reproduction report that the grid alone gets wrong.
 
 * ``web_loss_at_zero_ratio``: the web-loss law's points. The web loss rises with the knowledge share
   r (fewer web tokens at a fixed budget), so pooling ratios reads that rise as an effect of size, and
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from capacity.critical import critical_frequency
-from figures.empirical_tables import baseline, final_rows, require_columns, with_role
+from analysis.tables import baseline, final_rows, require_columns, with_role
 
 
 def web_loss_at_zero_ratio(final: pd.DataFrame) -> tuple[pd.DataFrame, float]:
@@ -158,42 +158,3 @@ def evaluation_phase(df: pd.DataFrame) -> pd.Series:
             phase[i] = "stable"
     return phase
 
-
-def accuracy_vs_exposures(df: pd.DataFrame):
-    """Accuracy against exposures per person, one panel per model, colour by r: each run's final row
-    filled (comparable across runs and budgets) and its stable-phase rows open and faint, labelled as
-    such: before the WSD cooldown a run has not consolidated what it saw, so those rows sit below
-    where a run that ended there would be."""
-    from figures.empirical_theory import log_axis
-    from figures.style import new_figure, series_colors
-
-    require_columns(df, ("run_id", "step", "exposures_per_person", "accuracy", "model", "mixing_ratio",
-                         "params_nonembedding"), "accuracy_vs_exposures")
-    rows = baseline(df).copy()
-    if rows.empty:
-        raise ValueError("accuracy_vs_exposures: no runs without subsampling or CKM (rho = 1, tau = 0) in the table")
-    rows["phase"] = evaluation_phase(rows).to_numpy()
-    models = rows.sort_values("params_nonembedding")["model"].unique().tolist()
-    ratios = sorted(rows["mixing_ratio"].unique())
-    colors = dict(zip(ratios, series_colors(len(ratios))))
-    fig, axes = new_figure(4.4, 3.4, ncols=len(models))
-    for ax, name in zip(np.atleast_1d(axes), models):
-        mine = rows[rows["model"] == name]
-        for _, run in mine.groupby("run_id"):
-            run = run.sort_values("step")
-            color = colors[run["mixing_ratio"].iloc[0]]
-            early = run[run["phase"] != "final"]
-            ax.plot(early["exposures_per_person"], early["accuracy"], "o", mfc="white", color=color, alpha=0.45, ms=3)
-            last = run[run["phase"] == "final"]
-            ax.plot(last["exposures_per_person"], last["accuracy"], "o", color=color, ms=6)
-        for r in sorted(mine["mixing_ratio"].unique()):
-            ax.plot([], [], "o", color=colors[r], label=f"r = {r:g}")
-        ax.plot([], [], "o", color="0.3", label="final row (after cooldown)")
-        ax.plot([], [], "o", color="0.3", mfc="white", alpha=0.6, label="during training (not comparable)")
-        log_axis(ax, "x")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("exposures per person")
-        ax.set_ylabel("accuracy")
-        ax.set_title(f"Accuracy vs exposures: {name}")
-        ax.legend(fontsize=6)
-    return fig
