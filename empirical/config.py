@@ -217,6 +217,27 @@ class TrainConfig:
                for i in range(self.eval.points)]
         return sorted(set(min(max(1, s), last) for s in raw) | {last})
 
+    # --- which runs may train together ------------------------------------------------------------
+    GROUP_FIELDS = ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval", "data.seq_len",
+                    "data.tokenizer")
+
+    def group_signature(self) -> dict[str, Any]:
+        """What runs trained together as one K-stack (``empirical.train.train_group``) must share: the
+        architecture, the batch, the budget and schedule, the evaluation points, the sequence length,
+        the tokenizer and every optimiser setting but the peak rate (one optimiser steps the whole
+        stack; each model keeps its own peak lr). The sweep runner packs runs by this signature, and
+        the trainer refuses a group whose signatures differ: one rule for both."""
+        data = self.to_dict()
+        signature: dict[str, Any] = {}
+        for name in self.GROUP_FIELDS:
+            *path, leaf = name.split(".")
+            value = data
+            for part in path:
+                value = value[part]
+            signature[name] = value[leaf]
+        signature["optim (other than lr)"] = {k: v for k, v in data["optim"].items() if k != "lr"}
+        return signature
+
     # --- serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

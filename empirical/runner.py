@@ -91,12 +91,9 @@ def checkpoint_step(run_dir: Path, steps: int | None = None, *, warn: bool = Fal
 
 # --- packing ---------------------------------------------------------------------------------------
 def group_key(config: TrainConfig, resume_step: int) -> str:
-    """Runs with equal keys can share one K-stacked program (see ``empirical.train.check_group``)."""
-    c = config.to_dict()
-    optim = {k: v for k, v in c["optim"].items() if k != "lr"}  # each model has its own peak rate
-    shared = {k: c[k] for k in ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval")}
-    shared.update(seq_len=c["data"]["seq_len"], tokenizer=c["data"]["tokenizer"], optim=optim, resume=resume_step)
-    return json.dumps(shared, sort_keys=True)
+    """Runs with equal keys share one K-stacked program: the config's ``group_signature()`` (the rule
+    ``empirical.train.check_group`` enforces) and the step they resume from."""
+    return json.dumps({**config.group_signature(), "resume": resume_step}, sort_keys=True)
 
 
 @dataclass
@@ -290,11 +287,12 @@ class SweepReport:
 
 
 def plan(sweep: Sweep, results: Path, work_dir: Path, workers: int, max_group: int, group: bool,
-         device: str | None = None) -> tuple[list[Task], int]:
-    """Tasks for the runs not yet complete, and the number already complete."""
+         device: str | None = None, warn: bool = False) -> tuple[list[Task], int]:
+    """Tasks for the runs not yet complete, and the number already complete (``sweep --dry-run``
+    prints this same plan; ``warn``: one line for each damaged checkpoint found)."""
     present = rows_present(results)
     pending = [run for run in sweep.runs if not is_complete(run.config, present)]
-    steps = [checkpoint_step(work_dir / run.run_id, run.config.steps) for run in pending]
+    steps = [checkpoint_step(work_dir / run.run_id, run.config.steps, warn=warn) for run in pending]
     groups = pack(pending, steps, max_group if group else 1)
     threads = max(1, available_cores() // workers)
     tasks = [Task(configs=[pending[i].config.to_dict() for i in members], roles=[pending[i].role for i in members],

@@ -127,7 +127,8 @@ def run(args) -> int:
 def dry_run_plan(sweep, results: Path, args) -> dict:
     """The dry run as data: every run with its cost and status, what is left to train, and (unless
     --no-measure) the time that would take on this machine."""
-    from empirical.runner import checkpoint_step, estimated_flops, is_complete, pack, rows_present
+    from empirical.config import TrainConfig
+    from empirical.runner import estimated_flops, is_complete, plan, rows_present
 
     present = rows_present(results)
     runs = [{"run_id": run.run_id, "role": run.role, "model": run.config.model,
@@ -135,16 +136,18 @@ def dry_run_plan(sweep, results: Path, args) -> dict:
              "rho": run.config.data.subsample_rho, "tau": run.config.data.ckm_tau, "seed": run.config.seed,
              "tokens": run.config.tokens, "tflop": estimated_flops(run.config) / 1e12,
              "status": "done" if is_complete(run.config, present) else "todo"} for run in sweep.runs]
-    todo = [run for run, row in zip(sweep.runs, runs) if row["status"] == "todo"]
     work_dir = args.work_dir or results.with_suffix(".runs")
-    steps = [checkpoint_step(work_dir / r.run_id, r.config.steps, warn=True) for r in todo]  # damaged: one line
-    groups = pack(todo, steps, 1 if args.no_group else args.max_group)
+    # The runner's own plan, so the dry run shows exactly the groups a real run would train.
+    tasks, _ = plan(sweep, results, work_dir, max(1, args.workers), args.max_group, not args.no_group, args.device,
+                    warn=True)
+    groups = [[TrainConfig.from_dict(c) for c in task.configs] for task in tasks]
+    todo = [config for group in groups for config in group]
     seconds = None
     if not args.no_measure and todo:
-        seconds = sum(measure_group_seconds([todo[i].config for i in g], args.device) for g in groups)
+        seconds = sum(measure_group_seconds(group, args.device) for group in groups)
     return {"sweep": sweep.name, "description": sweep.description, "results": str(results), "runs": runs,
-            "to_train": {"runs": len(todo), "groups": len(groups), "tokens": sum(r.config.tokens for r in todo),
-                         "tflop": sum(estimated_flops(r.config) for r in todo) / 1e12},
+            "to_train": {"runs": len(todo), "groups": len(groups), "tokens": sum(c.tokens for c in todo),
+                         "tflop": sum(estimated_flops(c) for c in todo) / 1e12},
             "workers": max(1, args.workers), "estimated_seconds": seconds}
 
 

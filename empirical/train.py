@@ -27,7 +27,6 @@ filesystem every rank reads.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import platform
 import time
@@ -49,7 +48,6 @@ from empirical.pipeline import RunData, build_run_data
 from empirical.presets import params_nonembedding, params_total, sized_for
 from empirical.provenance import git_commit, package_version  # noqa: F401 - re-exported
 
-GROUP_KEYS = ("model", "batch_size", "tokens", "precision", "compile", "schedule", "eval")
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -67,22 +65,14 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 
 def check_group(configs: Sequence[TrainConfig]) -> None:
-    """Runs trained together must share the architecture, the step schedule and evaluation points."""
+    """Runs trained together must have equal ``TrainConfig.group_signature()`` (the runner packs by it)."""
     if not configs:
         raise ValueError("train_group needs at least one config, got none")
-    first = configs[0]
+    first = configs[0].group_signature()
     for c in configs[1:]:
-        for key in GROUP_KEYS:
-            if getattr(c, key) != getattr(first, key):
-                raise ValueError(f"runs in one group must share {key!r}: {getattr(first, key)!r} != {getattr(c, key)!r}")
-        for key in ("seq_len", "tokenizer"):
-            if getattr(c.data, key) != getattr(first.data, key):
-                raise ValueError(f"runs in one group must share data.{key}: "
-                                 f"{getattr(first.data, key)!r} != {getattr(c.data, key)!r}")
-        # One optimiser steps the whole stack: only the peak learning rate may differ per model.
-        if dataclasses.replace(c.optim, lr=first.optim.lr) != first.optim:
-            raise ValueError(f"runs in one group must share the optimiser settings other than lr: "
-                             f"{first.optim!r} != {c.optim!r}")
+        for key, value in c.group_signature().items():
+            if value != first[key]:
+                raise ValueError(f"runs in one group must share {key}: {first[key]!r} != {value!r}")
 
 
 @dataclass

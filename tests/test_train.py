@@ -76,8 +76,22 @@ def test_a_group_checkpoints_and_resumes_each_model(tmp_path, tiny):
 
 
 def test_group_members_must_share_the_architecture(tiny):
-    with pytest.raises(ValueError, match="must share 'model'"):
+    with pytest.raises(ValueError, match="must share model"):
         train_group([tiny(), tiny().replace(model="tiny-100k")], progress=False)
+
+
+def test_the_runner_packs_by_the_rule_the_trainer_enforces(tiny):
+    from empirical.runner import group_key
+    from empirical.train import check_group
+
+    base = tiny()
+    together = base.replace(seed=base.seed + 1, **{"optim.lr": base.optim.lr * 2, "data.mixing_ratio": 0.5})
+    apart = base.replace(**{"optim.weight_decay": base.optim.weight_decay + 0.05})
+    assert group_key(together, 0) == group_key(base, 0) != group_key(base, 3)
+    check_group([base, together])  # packed together, so trainable together
+    assert group_key(apart, 0) != group_key(base, 0)
+    with pytest.raises(ValueError, match="must share optim"):
+        check_group([base, apart])
 
 
 @pytest.mark.parametrize(
