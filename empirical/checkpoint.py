@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from empirical.results import fsync_dir
+
 CHECKPOINT = "checkpoint.pt"
 KEYS = {"config": dict, "step": int, "model": dict, "optimizer": dict, "data": dict, "rows": list}
 
@@ -36,19 +38,6 @@ def save_atomic(obj: dict, path: Path) -> None:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems cannot fsync a folder; the file's data is synced already
-    finally:
-        os.close(fd)
 
 
 def one_line(error: BaseException) -> str:

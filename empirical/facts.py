@@ -17,7 +17,6 @@ probe's prompt; the value is joined to the prompt by one space, as "{prompt} {va
 """
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -27,7 +26,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from empirical.knowledge import EvaluationItem, Exposures, PieceTable, eot_id_of, ragged_split
+from empirical.jsonl import read_records
+from empirical.knowledge import EvaluationItem, LaidOutExposures, PieceTable, ragged_split, tokenize_pieces
 
 PREFIX = "facts:"
 SAMPLE_PATH = Path(__file__).resolve().parent / "data" / "facts" / "sample.jsonl"
@@ -124,33 +124,11 @@ def parse_entity(raw, where: str) -> Entity:
 
 def load_facts(path: str | Path) -> tuple[Entity, ...]:
     """Every entity of a facts file, validated; errors name the file and line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ValueError(f"cannot read facts file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    entities, ids = [], {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        entity = parse_entity(raw, where)
-        if entity.id in ids:
-            raise ValueError(f"{where}: id {entity.id!r} already used on line {ids[entity.id]}")
-        ids[entity.id] = number
-        entities.append(entity)
-    if not entities:
-        raise ValueError(f"{path}: no entities (an entity is one JSON object per line; see docs/FACTS.md)")
-    return tuple(entities)
+    return tuple(read_records(path, "facts file", parse_entity,
+                              "no entities (an entity is one JSON object per line; see docs/FACTS.md)"))
 
 
-class FactsKnowledge:
+class FactsKnowledge(LaidOutExposures):
     """A facts file as a :class:`empirical.knowledge.KnowledgeSource`.
 
     ``people`` keeps the file's first ``people`` entities (all of them if the file has fewer);
@@ -175,12 +153,7 @@ class FactsKnowledge:
         self.attributes = tuple(dict.fromkeys(p.attribute for e in self.entities for p in e.probes))
         self.trained = self._subsample()
         self._build_pieces()
-        self.eot_id = -1
-        if tokenizer is not None:
-            self.eot_id = eot_id_of(tokenizer) if eot_id is None else int(eot_id)
-            self.pieces.tokenize(tokenizer, {"eot": self.eot_id})
-        else:
-            self.pieces.finish_text()
+        self.eot_id = tokenize_pieces(self.pieces, tokenizer, eot_id)
         self.compact_probability = self._compact_probability()
 
     def _subsample(self) -> np.ndarray:
@@ -282,21 +255,6 @@ class FactsKnowledge:
 
     def sample_items(self, rng: np.random.Generator, count: int) -> np.ndarray:
         return self.trained[rng.integers(0, self.trained.shape[0], size=count)]
-
-    def exposures(self, rng: np.random.Generator, items: np.ndarray) -> Exposures:
-        if not self.pieces.tokenized:
-            raise ValueError("token-level generation needs a tokenizer: construct FactsKnowledge(entities, tokenizer)")
-        rows, compact = self.layout(rng, items)
-        tokens, lengths = self.pieces.gather(rows)
-        return Exposures(tokens=tokens, lengths=lengths, items=np.asarray(items, dtype=np.int64), compact=compact)
-
-    def sample_exposures(self, rng: np.random.Generator, count: int) -> Exposures:
-        return self.exposures(rng, self.sample_items(rng, count))
-
-    def render(self, rng: np.random.Generator, items: np.ndarray) -> list[str]:
-        """Text of one exposure of each of ``items`` (the same draws as ``exposures`` with the same rng)."""
-        rows, _ = self.layout(rng, items)
-        return self.pieces.render(rows)
 
     # --- evaluation -----------------------------------------------------------------------------
 

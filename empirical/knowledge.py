@@ -273,3 +273,35 @@ def make_knowledge(kind: str, tokenizer: Any | None, *, people: int = 1000, seed
         return make_facts(kind, tokenizer, people=people, seed=seed, subsample_rho=subsample_rho, ckm_tau=ckm_tau,
                           eot_id=eot_id)
     raise ValueError(f"unknown knowledge kind {kind!r}: choose one of {KNOWLEDGE_KINDS}")
+
+
+def tokenize_pieces(pieces: PieceTable, tokenizer: Any | None, eot_id: int | None) -> int:
+    """Tokenize a knowledge source's pieces once (``pieces.tokenize``), or keep them as text for
+    ``render`` when there is no tokenizer; returns the end-of-text id (-1 without a tokenizer)."""
+    if tokenizer is None:
+        pieces.finish_text()
+        return -1
+    eot = eot_id_of(tokenizer) if eot_id is None else int(eot_id)
+    pieces.tokenize(tokenizer, {"eot": eot})
+    return eot
+
+
+class LaidOutExposures:
+    """Exposures of a source that lays each one out as a row of pieces: a subclass provides
+    ``pieces`` (a PieceTable), ``layout(rng, items) -> (rows, compact)`` and ``sample_items(rng, count)``."""
+
+    def exposures(self, rng: np.random.Generator, items: np.ndarray) -> Exposures:
+        """One exposure of each of ``items`` as token ids (needs a tokenizer)."""
+        if not self.pieces.tokenized:
+            raise ValueError(f"token-level generation needs a tokenizer: construct {type(self).__name__} with one")
+        rows, compact = self.layout(rng, items)
+        tokens, lengths = self.pieces.gather(rows)
+        return Exposures(tokens=tokens, lengths=lengths, items=np.asarray(items, dtype=np.int64), compact=compact)
+
+    def sample_exposures(self, rng: np.random.Generator, count: int) -> Exposures:
+        return self.exposures(rng, self.sample_items(rng, count))
+
+    def render(self, rng: np.random.Generator, items: np.ndarray) -> list[str]:
+        """Text of one exposure of each of ``items`` (the same draws as ``exposures`` with the same rng)."""
+        rows, _ = self.layout(rng, items)
+        return self.pieces.render(rows)

@@ -24,11 +24,12 @@ Generation length: for "exact", the longest answer's tokens plus 2; for "contain
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+from empirical.jsonl import read_records
 
 MATCH_RULES = ("exact", "contains")
 QUESTION_KEYS = {"id", "prompt", "answers", "popularity", "match"}
@@ -68,30 +69,7 @@ def _question(raw, where: str) -> Question:
 
 def load_questions(path: str | Path) -> list[Question]:
     """Every question of a file, validated; errors name the file and line."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise ValueError(f"cannot read question file {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    questions, ids = [], {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-        q = _question(raw, where)
-        if q.id in ids:
-            raise ValueError(f"{where}: id {q.id!r} already used on line {ids[q.id]}")
-        ids[q.id] = number
-        questions.append(q)
-    if not questions:
-        raise ValueError(f"{path}: no questions (one JSON object per line)")
-    return questions
+    return read_records(path, "question file", _question, "no questions (one JSON object per line)")
 
 
 def is_correct(continuation: str, answers: Sequence[str], match: str) -> bool:

@@ -197,10 +197,10 @@ def append_rows(path: str | Path, rows: list[dict]) -> None:
     finally:
         os.close(fd)  # releases the lock
     if created:
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     """Make a new file's directory entry durable (a power cut could otherwise lose the whole file)."""
     try:
         fd = os.open(folder, os.O_RDONLY)

@@ -36,7 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from empirical.knowledge import EMPTY_PIECE, EvaluationItem, Exposures, PieceTable, eot_id_of, ragged_split, split_template
+from empirical.knowledge import (EMPTY_PIECE, EvaluationItem, LaidOutExposures,
+                                 PieceTable, ragged_split, split_template, tokenize_pieces)
 
 DATA_DIR = Path(__file__).parent / "data" / "names"
 ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer")
@@ -160,7 +161,7 @@ class SynBioConfig:
             raise ValueError(f"powerlaw_exponent must be > 0, got {self.powerlaw_exponent!r}")
 
 
-class SynBio:
+class SynBio(LaidOutExposures):
     """A SynBio knowledge set: its people, their biographies as text or token ids, evaluation items.
 
     Pass a ``tokenizers.Tokenizer`` for token-level generation (``exposures``,
@@ -185,12 +186,7 @@ class SynBio:
         self.value_index = np.stack([rng.integers(sizes[a], size=config.people) for a in ATTRIBUTES], axis=1)  # (N, 5)
         self.trained = self._subsample()
         self._build_pieces()
-        self.eot_id = -1
-        if tokenizer is not None:
-            self.eot_id = eot_id_of(tokenizer) if eot_id is None else int(eot_id)
-            self.pieces.tokenize(tokenizer, {"eot": self.eot_id})
-        else:
-            self.pieces.finish_text()
+        self.eot_id = tokenize_pieces(self.pieces, tokenizer, eot_id)
         self.compact_probability = self._compact_probability()
 
     # --- population ---------------------------------------------------------------------------
@@ -396,22 +392,6 @@ class SynBio:
             return self.trained[rng.integers(0, self.trained.shape[0], size=count)]
         cdf = np.cumsum(self.item_probabilities)
         return np.minimum(np.searchsorted(cdf, rng.random(count) * cdf[-1], side="right"), self.num_items - 1)
-
-    def exposures(self, rng: np.random.Generator, items: np.ndarray) -> Exposures:
-        """One exposure of each of ``items`` as token ids (needs a tokenizer)."""
-        if not self.pieces.tokenized:
-            raise ValueError("token-level generation needs a tokenizer: construct SynBio(config, tokenizer)")
-        rows, compact = self.layout(rng, items)
-        tokens, lengths = self.pieces.gather(rows)
-        return Exposures(tokens=tokens, lengths=lengths, items=np.asarray(items, dtype=np.int64), compact=compact)
-
-    def sample_exposures(self, rng: np.random.Generator, count: int) -> Exposures:
-        return self.exposures(rng, self.sample_items(rng, count))
-
-    def render(self, rng: np.random.Generator, items: np.ndarray) -> list[str]:
-        """Text of one exposure of each of ``items`` (the same draws as ``exposures`` with the same rng)."""
-        rows, _ = self.layout(rng, items)
-        return self.pieces.render(rows)
 
     # --- evaluation ---------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from empirical.knowledge import EMPTY_PIECE, EvaluationItem, Exposures, PieceTable, eot_id_of, ragged_split, split_template
+from empirical.knowledge import (EMPTY_PIECE, EvaluationItem, Exposures,
+                                 PieceTable, ragged_split, split_template, tokenize_pieces)
 
 SLOPE_TEMPLATES = (
     "What is the slope of the line through ({x1}, {y1}) and ({x2}, {y2})? Answer: {answer}",
@@ -71,12 +72,7 @@ class _TemplateTask:
         self._build_pieces()
         self.eot_piece = self.pieces.add_special("eot")
         self._compile()
-        self.eot_id = -1
-        if tokenizer is not None:
-            self.eot_id = eot_id_of(tokenizer) if eot_id is None else int(eot_id)
-            self.pieces.tokenize(tokenizer, {"eot": self.eot_id})
-        else:
-            self.pieces.finish_text()
+        self.eot_id = tokenize_pieces(self.pieces, tokenizer, eot_id)
         self.held_out = self._draw_held_out(eval_items)  # (E, width)
         self.held_out_codes = np.unique(np.concatenate([self._codes(self.held_out), self._equivalent_codes(self.held_out)]))
 

@@ -77,3 +77,15 @@ def device(request) -> str:
         if not torch.cuda.is_available():
             pytest.skip("needs a CUDA device")
     return request.param
+
+
+def run_script_main(name: str, *args):
+    """Load ``scripts/<name>.py`` (not a package) and call its ``main(*args)``."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(*args)

@@ -189,11 +189,7 @@ def test_train_cli_refuses_a_malformed_facts_file_with_one_line(tmp_path, capsys
 
 
 def test_the_shipped_sample_is_what_its_documented_script_writes(tmp_path):
-    import importlib.util
+    from conftest import run_script_main
 
-    script = SAMPLE_PATH.parents[3] / "scripts" / "make_facts_sample.py"
-    spec = importlib.util.spec_from_file_location("make_facts_sample", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(tmp_path / "again.jsonl")
+    run_script_main("make_facts_sample", tmp_path / "again.jsonl")
     assert (tmp_path / "again.jsonl").read_bytes() == SAMPLE_PATH.read_bytes()

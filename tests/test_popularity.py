@@ -144,11 +144,7 @@ def test_the_figure_is_drawn_from_a_table(tmp_path):
 
 
 def test_the_shipped_sample_is_what_its_documented_script_writes(tmp_path):
-    import importlib.util
+    from conftest import run_script_main
 
-    script = SHIPPED.parents[3] / "scripts" / "make_synthetic_popularity.py"
-    spec = importlib.util.spec_from_file_location("make_synthetic_popularity", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(tmp_path / "again.csv")
+    run_script_main("make_synthetic_popularity", tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == SHIPPED.read_bytes()
