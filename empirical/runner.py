@@ -131,13 +131,13 @@ def pack(runs: Sequence, resume_steps: Sequence[int], max_group: int) -> list[li
 
 
 def estimated_flops(config: TrainConfig) -> float:
-    """Training FLOPs, 6 per parameter per token (forward + backward) for the non-embedding
-    parameters and the output head, plus attention scores (6 L T d per token)."""
-    from empirical.presets import params_nonembedding, sized_for
+    """Training FLOPs of the whole run: ``empirical.model.training_flops_per_token`` (the one FLOP count
+    the benchmarks also use) times the tokens trained."""
+    from empirical.model import training_flops_per_token
+    from empirical.presets import sized_for
 
     cfg = sized_for(config.model, config.data.bpe_vocab_size, config.data.seq_len)
-    per_token = 6 * (params_nonembedding(cfg) + cfg.vocab_size * cfg.d_model) + 6 * cfg.n_layer * config.data.seq_len * cfg.d_model
-    return float(per_token) * config.steps * config.tokens_per_step
+    return float(training_flops_per_token(cfg, config.data.seq_len)) * config.steps * config.tokens_per_step
 
 
 # --- executing one group ---------------------------------------------------------------------------
