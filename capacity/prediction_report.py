@@ -115,13 +115,9 @@ def verdict(report: dict) -> str:
     return text
 
 
-def markdown(report: dict) -> str:
-    lines = [f"# Predicting the critical mixing ratio of a held-out size", "",
-             f"{report['runs']} final runs from `{report['source']}`; r_c is the mixing ratio where exact-match accuracy "
-             f"reaches {report['accuracy_level']:.0%}, from a binomial logistic fit of accuracy against log r per "
-             f"(model, budget), with a 95% bootstrap interval over people and seeds (`capacity.critical`).", "",
-             "## Verdict", "", verdict(report), "", "## Measured critical ratios", "",
-             "| model | non-embedding params | tokens | seeds | r_c | 95% interval |", "|---|---|---|---|---|---|"]
+def _measured_lines(report: dict) -> list[str]:
+    """The rows of the measured-r_c table, then the odds slopes and the critical sizes."""
+    lines: list[str] = []
     for m in report["critical_ratios"]:
         if m["measured"] is not None:
             value, interval = f"{m['measured']:.3f}", f"{m['interval'][0]:.3f}-{m['interval'][1]:.3f}"
@@ -146,6 +142,17 @@ def markdown(report: dict) -> str:
             f"[{c['interval'][0]:,.0f}, {c['interval'][1]:,.0f}] non-embedding parameters (from the two sizes "
             f"around the crossing alone: {c['bracketing_pair']:,.0f})" for c in sized) + ". The interval covers "
             "sampling only; the gap to the two-size value is the logistic form's misfit across sizes."]
+    return lines
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Predicting the critical mixing ratio of a held-out size", "",
+             f"{report['runs']} final runs from `{report['source']}`; r_c is the mixing ratio where exact-match accuracy "
+             f"reaches {report['accuracy_level']:.0%}, from a binomial logistic fit of accuracy against log r per "
+             f"(model, budget), with a 95% bootstrap interval over people and seeds (`capacity.critical`).", "",
+             "## Verdict", "", verdict(report), "", "## Measured critical ratios", "",
+             "| model | non-embedding params | tokens | seeds | r_c | 95% interval |", "|---|---|---|---|---|---|"]
+    lines += _measured_lines(report)
     lines += ["", "## Every predictor on every held-out case", "",
               "Predicted r_c, 95% interval, measured r_c, predicted/measured; `x` is how far outside the fitted sizes "
               "or budgets the case lies.", "",

@@ -38,7 +38,7 @@ from collections import defaultdict
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from empirical.config import TrainConfig
 from empirical.results import append_rows, read_rows
@@ -360,31 +360,37 @@ def run_sweep(sweep: Sweep, results: str | Path, work_dir: str | Path | None = N
                 bar.set_postfix(done=done, running=len(task.configs), failed=len(failed), refresh=True)
             finished(execute(task), 0)
     else:
-        # A worker that dies (killed, out of memory) breaks a process pool and fails every task in it:
-        # those tasks are retried once in a fresh pool (they resume from their checkpoints).
-        pending, retried = list(tasks), set()
-        while pending:
-            with _executor(engine, workers, ray_address, pending[0].threads, gpus_per_task) as submit:
-                futures: dict[Future, Task] = {submit(task): task for task in pending}
-                pending = []
-                while futures:
-                    ready, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                    for future in ready:
-                        task = futures.pop(future)
-                        try:
-                            outcome = future.result()
-                        except Exception as error:  # the worker process itself died
-                            if id(task) not in retried:
-                                retried.add(id(task))
-                                pending.append(task)
-                                continue
-                            outcome = {"run_ids": task.run_ids, "failed": task.run_ids, "trained": [],
-                                       "errors": [_record_failure(task, range(len(task.configs)), error)["error"]]}
-                        finished(outcome, sum(len(t.configs) for t in futures.values()))
+        _run_in_pool(tasks, engine, workers, ray_address, gpus_per_task, finished)
     if bar is not None:
         bar.close()
     return SweepReport(total=len(sweep.runs), skipped=skipped, completed=done, failed=failed, errors=errors,
                        seconds=time.perf_counter() - started)
+
+
+def _run_in_pool(tasks: list[Task], engine: str, workers: int, ray_address: str | None, gpus_per_task: float,
+                 finished: Callable[[dict, int], None]) -> None:
+    """Run the tasks on the engine's workers; ``finished(outcome, runs still running)`` as each ends."""
+    # A worker that dies (killed, out of memory) breaks a process pool and fails every task in it:
+    # those tasks are retried once in a fresh pool (they resume from their checkpoints).
+    pending, retried = list(tasks), set()
+    while pending:
+        with _executor(engine, workers, ray_address, pending[0].threads, gpus_per_task) as submit:
+            futures: dict[Future, Task] = {submit(task): task for task in pending}
+            pending = []
+            while futures:
+                ready, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+                for future in ready:
+                    task = futures.pop(future)
+                    try:
+                        outcome = future.result()
+                    except Exception as error:  # the worker process itself died
+                        if id(task) not in retried:
+                            retried.add(id(task))
+                            pending.append(task)
+                            continue
+                        outcome = {"run_ids": task.run_ids, "failed": task.run_ids, "trained": [],
+                                   "errors": [_record_failure(task, range(len(task.configs)), error)["error"]]}
+                    finished(outcome, sum(len(t.configs) for t in futures.values()))
 
 
 @contextlib.contextmanager

@@ -4,11 +4,14 @@
 once, each with its own data stream, optimiser state, checkpoint and rows: the models are
 a K-stack (``empirical.model``) whose losses are summed, so each gets exactly its own gradient.
 
-The loop reads top to bottom: build data and models (or resume them), then for each step draw each
-run's batch, forward and backward, clip and update each model, and at the evaluation steps evaluate,
-write the rows and a checkpoint. A checkpoint holds everything a run needs to continue exactly
-(model and optimiser slices, the data stream's position, the rows so far), written atomically, so
-resuming reproduces an uninterrupted run (bit-identical on CPU; tested).
+``train_group`` reads top to bottom, like nanoGPT's train.py: build data and models (``_build``),
+resume them or start them from ``init_from`` (``_resume_or_initialise``), wrap them for compile and
+DDP (``_wrap``), then for each step set the learning rates, draw each run's batch, forward and
+backward, clip and update each model (``_train_step``), check for divergence, and at the evaluation
+steps evaluate, write the rows and a checkpoint (``_evaluate_and_write``, ``_save_checkpoint``).
+A checkpoint holds everything a run needs to continue exactly (model and optimiser slices, the data
+stream's position, the rows so far), written atomically, so resuming reproduces an uninterrupted
+run (bit-identical on CPU; tested).
 
 Several processes (``torchrun``) split each global batch: every rank draws the same global batch and
 trains on its own slice; DistributedDataParallel averages the gradients. Padding can leave the slices
@@ -105,10 +108,6 @@ def _same_on_all_ranks(value: int, dist: _Distributed, device: torch.device) -> 
     return both[0].item() == -both[1].item()
 
 
-def _save_atomic(obj, path: Path) -> None:
-    save_atomic(obj, path)  # a kill leaves either the old checkpoint or the new one, never half of one
-
-
 def _checkpoint(model: GPTNeoX, optimizer: StackedAdamW, k: int, step: int, data: RunData,
                 rows: list[dict], config: TrainConfig) -> dict:
     return {
@@ -160,143 +159,220 @@ def train_group(
     Raises DivergedError (after the last healthy evaluation point's rows and checkpoint) when a
     run's training loss turns non-finite or exceeds ``divergence_limit``.
     """
+    g = _build(configs, run_dirs, device)
+    _resume_or_initialise(g, on_rows if replay_rows else None)
+    train_model = _wrap(g)
+    first, eval_steps, run_ids = g.configs[0], set(g.configs[0].eval_steps()), [c.run_id for c in g.configs]
+    watch = DivergenceWatch(len(g.configs), divergence_limit(g.data[0].vocab_size), g.device)
+    bar, steps_this_call = _Progress(g, enabled=progress and g.dist.main), 0
+    while g.step < first.steps:
+        # determine the learning rates for this step
+        lrs = torch.tensor([learning_rate(g.step, first.steps, c.optim.lr, c.schedule) for c in g.configs])
+        # forward backward update
+        losses = _train_step(g, train_model, lrs, watch)
+        steps_this_call += 1
+        stopping = stop_after_steps is not None and steps_this_call >= stop_after_steps and g.step < first.steps
+        # progress
+        bar.update(losses)
+        # check for divergence, before this step writes any row or checkpoint
+        if g.step in eval_steps or stopping or g.step % CHECK_EVERY == 0:
+            watch.check(run_ids, g.step, g.dist.world)
+        # evaluate, write rows and checkpoints
+        if g.step in eval_steps:
+            bar.evaluated(_evaluate_and_write(g, losses, bar.elapsed(), on_rows))
+        # termination: stop_after_steps leaves a checkpoint to resume from
+        if stopping:
+            for k in range(len(g.configs)):
+                _save_checkpoint(g, k)
+            break
+    bar.close()
+    if save_model and g.dirs is not None and g.dist.main and g.step >= first.steps:
+        for k in range(len(g.configs)):
+            save_pretrained(g.model, k, g.dirs[k] / "model")
+    return g.rows
+
+
+@dataclass
+class _Group:
+    """What the loop carries: K runs' configs, folders, data streams and rows, their K-stack model
+    and optimiser, the process's rank and device, and the optimiser steps taken so far."""
+    configs: list[TrainConfig]
+    dirs: list[Path] | None
+    dist: _Distributed
+    device: torch.device
+    data: list[RunData]
+    model: GPTNeoX
+    optimizer: StackedAdamW
+    rows: list[list[dict]]
+    step: int = 0
+
+    @property
+    def local(self) -> slice:
+        """This rank's slice of each global batch."""
+        b, world, rank = self.configs[0].batch_size, self.dist.world, self.dist.rank
+        return slice(rank * b // world, (rank + 1) * b // world)
+
+    def autocast(self):
+        """bf16 autocast when the configs ask for it."""
+        if self.configs[0].precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+
+def _build(configs: Sequence[TrainConfig], run_dirs: Sequence[str | Path] | None, device: str | None) -> _Group:
+    """Check the group, join the process group, build each run's data and the fresh K-stack."""
     configs = list(configs)
     check_group(configs)
     if run_dirs is not None and len(run_dirs) != len(configs):
         raise ValueError(f"need one run_dir per config ({len(configs)}), got {len(run_dirs)}")
     dist = _distributed()
     first = configs[0]
-    K = len(configs)
     dev = pick_device(device)
     if first.batch_size % dist.world:
         raise ValueError(f"batch_size {first.batch_size} must be divisible by the number of processes ({dist.world})")
-
-    # --- data and models -------------------------------------------------------------------------
     data = [build_run_data(c) for c in configs]
-    vocab, pad_id = data[0].vocab_size, data[0].pad_id
     if dev.type == "cpu":
         keep_freed_memory()  # re-faulting freed activations every step cost up to 2x on CPU
-    model_cfg = sized_for(first.model, vocab, first.data.seq_len)
+    model_cfg = sized_for(first.model, data[0].vocab_size, first.data.seq_len)
     model = GPTNeoX(model_cfg, seeds=[c.seed for c in configs]).to(dev)
-    optimizer = StackedAdamW(model.parameters(), K, first.optim)
-    rows: list[list[dict]] = [[] for _ in configs]
-    step = 0
+    optimizer = StackedAdamW(model.parameters(), len(configs), first.optim)
     dirs = [Path(d) for d in run_dirs] if run_dirs is not None else None
-    if dirs is not None:
+    return _Group(configs, dirs, dist, dev, data, model, optimizer, [[] for _ in configs])
+
+
+def _resume_or_initialise(g: _Group, replay: Callable[[int, list[dict]], None] | None) -> None:
+    """Load each run's checkpoint (and pass ``replay`` the rows it holds); with none, start the runs
+    that name ``init_from`` from those weights (continual pre-training)."""
+    if g.dirs is not None:
         # weights_only: a checkpoint can hold no code to run; a damaged one is set aside (rank 0
         # renames it) and its run starts again (empirical.checkpoint).
-        states = [load_or_set_aside(d / CHECKPOINT, c.steps, may_rename=dist.main) for d, c in zip(dirs, configs)]
+        states = [load_or_set_aside(d / CHECKPOINT, c.steps, may_rename=g.dist.main) for d, c in zip(g.dirs, g.configs)]
         steps_found = {s["step"] for s in states if s is not None}
         if steps_found and (len(steps_found) > 1 or any(s is None for s in states)):
             raise ValueError(f"runs in one group must resume from the same step, found checkpoints at {sorted(steps_found)} "
                              f"and {sum(s is None for s in states)} run(s) without one")
         for k, state in enumerate(states):
             if state is not None:
-                if state["config"] != configs[k].to_dict():
-                    raise ValueError(f"checkpoint in {dirs[k]} belongs to a different config")
+                if state["config"] != g.configs[k].to_dict():
+                    raise ValueError(f"checkpoint in {g.dirs[k]} belongs to a different config")
                 try:
-                    _load_checkpoint(model, optimizer, k, state, data[k])
+                    _load_checkpoint(g.model, g.optimizer, k, state, g.data[k])
                 except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as error:
-                    raise ValueError(f"checkpoint in {dirs[k]} does not fit its run: {one_line(error)}") from None
-                rows[k] = state["rows"]
-                step = state["step"]
-        if replay_rows and on_rows is not None and dist.main:
-            for k in range(K):
-                on_rows(k, list(rows[k]))
+                    raise ValueError(f"checkpoint in {g.dirs[k]} does not fit its run: {one_line(error)}") from None
+                g.rows[k] = state["rows"]
+                g.step = state["step"]
+        if replay is not None and g.dist.main:
+            for k in range(len(g.configs)):
+                replay(k, list(g.rows[k]))
 
-    if step == 0:  # nothing resumed: runs with init_from start from those weights (continual pre-training)
-        for k, c in enumerate(configs):
+    if g.step == 0:
+        for k, c in enumerate(g.configs):
             if c.init_from:
-                initialise_from(model, k, c, dirs[k] if dirs is not None else None)
+                initialise_from(g.model, k, c, g.dirs[k] if g.dirs is not None else None)
 
     # A rank that found no checkpoint (run_dir not shared) would run more steps than the others and
     # hang in a collective: fail on every rank instead.
-    if not _same_on_all_ranks(step, dist, dev):
-        raise ValueError(f"ranks resume from different steps (rank {dist.rank}: {step}); "
+    if not _same_on_all_ranks(g.step, g.dist, g.device):
+        raise ValueError(f"ranks resume from different steps (rank {g.dist.rank}: {g.step}); "
                          f"run_dir must be on a filesystem every rank reads")
 
-    train_model = model
-    if first.compile and dev.type == "cuda":
-        train_model = torch.compile(model)
-    if dist.world > 1:
+
+def _wrap(g: _Group) -> torch.nn.Module:
+    """The module the steps call: the K-stack, compiled on CUDA if asked, in DDP with several processes.
+    Evaluation and checkpoints use ``g.model`` itself, which shares the parameters."""
+    train_model = g.model
+    if g.configs[0].compile and g.device.type == "cuda":
+        train_model = torch.compile(g.model)
+    if g.dist.world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            train_model, device_ids=[dev.index] if dev.type == "cuda" else None)
+            train_model, device_ids=[g.device.index] if g.device.type == "cuda" else None)
+    return train_model
 
-    # --- the loop --------------------------------------------------------------------------------
-    total = first.steps
-    eval_steps = set(first.eval_steps())
-    autocast = (torch.autocast(dev.type, dtype=torch.bfloat16) if first.precision == "bf16"
-                else contextlib.nullcontext())
-    peaks = [c.optim.lr for c in configs]
-    bar = None
-    if progress and dist.main:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=total, initial=step, desc=f"train {first.model} x{K}", unit="step", dynamic_ncols=True)
-    local = slice(dist.rank * first.batch_size // dist.world, (dist.rank + 1) * first.batch_size // dist.world)
-    started, tokens_done = time.perf_counter(), 0
-    last_losses = torch.zeros(K)
-    steps_this_call = 0
-    watch = DivergenceWatch(K, divergence_limit(vocab), dev)
-    run_ids = [c.run_id for c in configs]
-    while step < total:
-        batch = np.stack([d.next_batch() for d in data])  # (K, B, T), the same global batch on every rank
-        x = torch.from_numpy(batch[:, local]).to(dev, dtype=torch.long, non_blocking=True)  # (K, B_local, T)
-        targets = x[..., 1:].masked_fill(x[..., 1:] == pad_id, -100)  # padding is never a target
-        with autocast:
-            losses = train_model(x[..., :-1], targets)  # (K,) mean loss per model over this slice, nats
-        watch.update(losses, step + 1)
-        if dist.world > 1:
-            # DDP averages gradients over ranks; weighting the slice mean by world * n_local / n_global
-            # (counted targets) makes that average the gradient of the global-batch mean, and the
-            # ranks' weighted losses average to the global-batch loss.
-            counted = batch[..., 1:] != pad_id
-            share = dist.world * counted[:, local].sum((1, 2)) / np.maximum(counted.sum((1, 2)), 1)
-            losses = losses * torch.from_numpy(share).to(losses.device, losses.dtype)
-        losses.sum().backward()
-        lrs = torch.tensor([learning_rate(step, total, peak, c.schedule) for peak, c in zip(peaks, configs)])
-        optimizer.step(lrs)
-        optimizer.zero_grad()
-        step += 1
-        steps_this_call += 1
-        tokens_done += first.tokens_per_step
-        if bar is not None:
-            last_losses = losses.detach().float().cpu()
-            bar.update(1)
-            elapsed = time.perf_counter() - started
-            bar.set_postfix(tok_s=f"{tokens_done / max(elapsed, 1e-9):,.0f}",
-                            loss=" ".join(f"{v:.3f}" for v in last_losses[:4].tolist()), refresh=False)
-        stopping = stop_after_steps is not None and steps_this_call >= stop_after_steps and step < total
-        if step in eval_steps or stopping or step % CHECK_EVERY == 0:
-            watch.check(run_ids, step, dist.world)  # before this step's rows and checkpoint
-        if step in eval_steps:
-            train_losses = losses.detach().float()
-            if dist.world > 1:  # every rank reaches each evaluation step, so this collective is matched
-                torch.distributed.all_reduce(train_losses)
-                train_losses /= dist.world  # the global batch's loss, not rank 0's slice
-            new_rows = _evaluate(model, data, configs, step, train_losses.cpu(), dev,
-                                 time.perf_counter() - started) if dist.main else [[] for _ in configs]
-            for k in range(K):
-                rows[k].extend(new_rows[k])
-                if dirs is not None and dist.main:
-                    dirs[k].mkdir(parents=True, exist_ok=True)
-                    _save_atomic(_checkpoint(model, optimizer, k, step, data[k], rows[k], configs[k]), dirs[k] / CHECKPOINT)
-                if on_rows is not None and dist.main:
-                    on_rows(k, new_rows[k])
-            if bar is not None:
-                bar.set_postfix(acc=" ".join(f"{r[-1]['accuracy']:.3f}" for r in new_rows[:4]), refresh=True)
-        if stopping:
-            if dirs is not None and dist.main:
-                for k in range(K):
-                    dirs[k].mkdir(parents=True, exist_ok=True)
-                    _save_atomic(_checkpoint(model, optimizer, k, step, data[k], rows[k], configs[k]), dirs[k] / CHECKPOINT)
-            break
-    if bar is not None:
-        bar.close()
-    if save_model and dirs is not None and dist.main and step >= total:
-        for k in range(K):
-            save_pretrained(model, k, dirs[k] / "model")
-    return rows
+def _train_step(g: _Group, train_model: torch.nn.Module, lrs: torch.Tensor, watch: DivergenceWatch) -> torch.Tensor:
+    """One optimiser step of every run on its next batch. ``watch`` records the (K,) losses of this
+    rank's slice; returned are those losses weighted as below (unweighted on one process)."""
+    local = g.local
+    batch = np.stack([d.next_batch() for d in g.data])  # (K, B, T), the same global batch on every rank
+    x = torch.from_numpy(batch[:, local]).to(g.device, dtype=torch.long, non_blocking=True)  # (K, B_local, T)
+    targets = x[..., 1:].masked_fill(x[..., 1:] == g.data[0].pad_id, -100)  # padding is never a target
+    with g.autocast():
+        losses = train_model(x[..., :-1], targets)  # (K,) mean loss per model over this slice, nats
+    watch.update(losses, g.step + 1)
+    if g.dist.world > 1:
+        # DDP averages gradients over ranks; weighting the slice mean by world * n_local / n_global
+        # (counted targets) makes that average the gradient of the global-batch mean, and the
+        # ranks' weighted losses average to the global-batch loss.
+        counted = batch[..., 1:] != g.data[0].pad_id
+        share = g.dist.world * counted[:, local].sum((1, 2)) / np.maximum(counted.sum((1, 2)), 1)
+        losses = losses * torch.from_numpy(share).to(losses.device, losses.dtype)
+    losses.sum().backward()
+    g.optimizer.step(lrs)
+    g.optimizer.zero_grad()
+    g.step += 1
+    return losses
+
+
+def _evaluate_and_write(g: _Group, losses: torch.Tensor, elapsed: float,
+                        on_rows: Callable[[int, list[dict]], None] | None) -> list[list[dict]]:
+    """At an evaluation step: rank 0 evaluates; each run's new rows go to its rows, its checkpoint
+    and ``on_rows``, in that order. Returns the new rows (empty on the other ranks)."""
+    train_losses = losses.detach().float()
+    if g.dist.world > 1:  # every rank reaches each evaluation step, so this collective is matched
+        torch.distributed.all_reduce(train_losses)
+        train_losses /= g.dist.world  # the global batch's loss, not rank 0's slice
+    new_rows = (_evaluate(g.model, g.data, g.configs, g.step, train_losses.cpu(), g.device, elapsed)
+                if g.dist.main else [[] for _ in g.configs])
+    for k in range(len(g.configs)):
+        g.rows[k].extend(new_rows[k])
+        _save_checkpoint(g, k)
+        if on_rows is not None and g.dist.main:
+            on_rows(k, new_rows[k])
+    return new_rows
+
+
+def _save_checkpoint(g: _Group, k: int) -> None:
+    """Write run k's checkpoint (rank 0 only, and only for runs with a folder)."""
+    if g.dirs is None or not g.dist.main:
+        return
+    g.dirs[k].mkdir(parents=True, exist_ok=True)
+    state = _checkpoint(g.model, g.optimizer, k, g.step, g.data[k], g.rows[k], g.configs[k])
+    save_atomic(state, g.dirs[k] / CHECKPOINT)  # a kill leaves either the old checkpoint or the new one
+
+
+class _Progress:
+    """The progress bar (tokens per second, the first four runs' losses, then their accuracies at
+    each evaluation point) and the wall clock the rows record; a bar only when ``enabled``."""
+
+    def __init__(self, g: _Group, enabled: bool) -> None:
+        self.bar = None
+        self.tokens_per_step, self.tokens_done = g.configs[0].tokens_per_step, 0
+        if enabled:
+            from tqdm.auto import tqdm
+
+            first = g.configs[0]
+            self.bar = tqdm(total=first.steps, initial=g.step, desc=f"train {first.model} x{len(g.configs)}",
+                            unit="step", dynamic_ncols=True)
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def update(self, losses: torch.Tensor) -> None:
+        self.tokens_done += self.tokens_per_step
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(tok_s=f"{self.tokens_done / max(self.elapsed(), 1e-9):,.0f}",
+                                 loss=" ".join(f"{v:.3f}" for v in losses.detach().float().cpu()[:4].tolist()),
+                                 refresh=False)
+
+    def evaluated(self, new_rows: list[list[dict]]) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(acc=" ".join(f"{r[-1]['accuracy']:.3f}" for r in new_rows[:4]), refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _evaluate(model: GPTNeoX, data: list[RunData], configs: list[TrainConfig], step: int,
