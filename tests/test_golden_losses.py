@@ -3,9 +3,10 @@ the trace committed in ``tests/assets/losses/tiny_cpu.json``.
 
 Any change to data generation, mixing, the model, the optimiser or the schedule that moves a loss shows
 here, with the step where it first moved. The tolerance (1e-4 relative) is far above float32 rounding
-across kernels and threads, and far below what any real change in the recipe does (changing the peak
-lr by 1% moves the last training loss by 1.4e-3 relative; two threads instead of one give the same trace). Regenerate on purpose with
-``PHASEMIX_WRITE_GOLDEN=1 pytest tests/test_golden_losses.py`` and say why in the commit.
+across kernels and threads (two threads instead of one give the same trace), and far below what any
+real change in the recipe does (changing the peak lr by 1% moves the last training loss by 1.4e-3
+relative). Regenerate on purpose with ``PHASEMIX_WRITE_GOLDEN=1 pytest tests/test_golden_losses.py``
+and say why in the commit.
 """
 from __future__ import annotations
 
