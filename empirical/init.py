@@ -5,7 +5,7 @@ Two kinds of source, both read from local folders only (never the network):
 
 * ``"run:DIR"``: one of our runs. DIR is a run folder (``work_dir/<run_id>``, holding the run's
   ``checkpoint.pt`` and, when it was saved, ``model/``), a checkpoint file, or a folder written by
-  ``empirical.model.save_pretrained``. A relative DIR that does not exist from the current folder is
+  ``empirical.hf.save_pretrained``. A relative DIR that does not exist from the current folder is
   looked up beside the new run's own folder, so a sweep names the run it continues by its id
   ("run:<run_id>") and the config stays the same on every machine. A checkpoint must be its run's
   last one: continuing from an unfinished run would silently start from a different model.
@@ -51,7 +51,7 @@ def source_path(spec: str, run_dir: str | Path | None = None) -> tuple[str, Path
 def _hf_state(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
     from transformers import GPTNeoXForCausalLM
 
-    from empirical.model import from_hf
+    from empirical.hf import from_hf
 
     if not (path / "config.json").is_file():
         raise ValueError(f"init_from: {path} is not a Hugging Face model folder (no config.json)")

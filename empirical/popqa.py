@@ -85,7 +85,7 @@ def is_correct(continuation: str, answers: Sequence[str], match: str) -> bool:
 
 def wrap_tokenizer(loaded) -> Any:
     """A ``transformers`` fast tokenizer around a project tokenizer (``empirical.tokenizer``), so a
-    model saved by ``empirical.model.save_pretrained`` (which writes no tokenizer) can be evaluated."""
+    model saved by ``empirical.hf.save_pretrained`` (which writes no tokenizer) can be evaluated."""
     from transformers import PreTrainedTokenizerFast
 
     eos = loaded.tokenizer.id_to_token(loaded.info.eos_id)

@@ -45,7 +45,8 @@ from empirical.config import TrainConfig
 from empirical.divergence import CHECK_EVERY, DivergedError, DivergenceWatch, divergence_limit  # noqa: F401
 from empirical.evaluate import evaluate_knowledge, sequence_loss
 from empirical.init import initialise_from
-from empirical.model import GPTNeoX, keep_freed_memory, save_pretrained
+from empirical.hf import save_pretrained
+from empirical.model import GPTNeoX, keep_freed_memory
 from empirical.optim import StackedAdamW, learning_rate
 from empirical.pipeline import RunData, build_run_data
 from empirical.presets import params_nonembedding, params_total, sized_for
@@ -378,7 +379,6 @@ class _Progress:
 def _evaluate(model: GPTNeoX, data: list[RunData], configs: list[TrainConfig], step: int,
               train_losses: torch.Tensor, dev: torch.device, elapsed: float) -> list[list[dict]]:
     model.eval()
-    first = configs[0]
     knowledge = evaluate_knowledge(
         model,
         [d.eval_items(c.eval.people, c.eval.templates) for d, c in zip(data, configs)],

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from empirical.decode import greedy_decode, score_targets
-from empirical.model import GPTNeoX, to_hf
+from empirical.hf import to_hf
+from empirical.model import GPTNeoX
 from empirical.presets import ModelConfig
 
 

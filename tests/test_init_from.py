@@ -72,7 +72,8 @@ def _hf_folder(tmp_path: Path, vocab: int = 2048, d_model: int = 32) -> Path:
 
 
 def test_hf_folder_weights_are_loaded_not_reinitialised(tmp_path, one_thread):
-    from empirical.model import GPTNeoX, load_pretrained
+    from empirical.hf import load_pretrained
+    from empirical.model import GPTNeoX
     from empirical.presets import sized_for
     from empirical.train import train
 
@@ -87,7 +88,7 @@ def test_hf_folder_weights_are_loaded_not_reinitialised(tmp_path, one_thread):
 
 
 def test_our_run_folder_continues_from_its_checkpoint_and_saved_model(tmp_path, one_thread):
-    from empirical.model import load_pretrained
+    from empirical.hf import load_pretrained
     from empirical.train import train
 
     source = _config(tmp_path, "", steps=2)

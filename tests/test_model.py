@@ -5,8 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from empirical.model import (GPTNeoX, clip_grad_norm_per_model, config_from_hf, from_hf, head_loss, hf_config,
-                             load_pretrained, per_model_loss, save_pretrained, to_hf, to_hf_state_dict)
+from empirical.hf import config_from_hf, from_hf, hf_config, load_pretrained, save_pretrained, to_hf, to_hf_state_dict
+from empirical.kernels import head_loss
+from empirical.model import (GPTNeoX, clip_grad_norm_per_model, per_model_loss)
 from empirical.presets import PRESETS, ModelConfig, get_preset, params_nonembedding, params_total
 
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from empirical.config import OptimConfig
-from empirical.model import (GPTNeoX, _RotaryTables, _SplitHeads, compute_dtype, head_loss, per_model_loss,
-                             training_flops_per_token)
+from empirical.kernels import _RotaryTables, _SplitHeads, compute_dtype, head_loss
+from empirical.model import GPTNeoX, per_model_loss, training_flops_per_token
 from empirical.optim import StackedAdamW
 from empirical.presets import ModelConfig, get_preset
 
