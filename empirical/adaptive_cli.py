@@ -19,7 +19,7 @@ from empirical.config import TrainConfig
 def default_max_group(device: str | None) -> int:
     """K-stacks of 2 on CPU, where stacking barely speeds a model up (docs/full: 0.090-0.092 s per model
     step for K = 2 to 7 at tiny-50k) but small stacks keep both workers busy to the end of a wave; 8 on a GPU."""
-    from empirical.train import pick_device
+    from empirical.runtime import pick_device
 
     return 2 if pick_device(device).type == "cpu" else 8
 

@@ -181,7 +181,7 @@ def measure_group_seconds(configs, device: str | None, steps: int = 3) -> float:
     from empirical.model import GPTNeoX
     from empirical.optim import StackedAdamW
     from empirical.presets import sized_for
-    from empirical.train import pick_device
+    from empirical.runtime import pick_device
 
     first = configs[0]
     dev = pick_device(device)

@@ -24,13 +24,12 @@ Launch any script that calls ``train`` (it joins the process group torchrun sets
     OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node 2 -m empirical train --run-dir runs/a ...
     torchrun --nnodes 2 --nproc_per_node 8 --rdzv_endpoint HOST:29500 -m empirical train ...
 
-with ``batch_size`` (global) divisible by the number of processes and, for resuming, ``run_dir`` on a
+with ``batch_size`` (global) divisible by the number of processes (``empirical.runtime``) and, for resuming, ``run_dir`` on a
 filesystem every rank reads.
 """
 from __future__ import annotations
 
 import contextlib
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -51,21 +50,8 @@ from empirical.optim import StackedAdamW, learning_rate
 from empirical.pipeline import RunData, build_run_data
 from empirical.presets import params_nonembedding, params_total, sized_for
 from empirical.provenance import git_commit, package_version  # noqa: F401 - re-exported
+from empirical.runtime import Distributed, distributed, pick_device, same_on_all_ranks
 
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """The requested device, or CUDA when there is one; under torchrun a bare "cuda" means this
-    process's own GPU (cuda:LOCAL_RANK), not every rank on cuda:0."""
-    if requested:
-        device = torch.device(requested)
-        if device.type == "cuda" and device.index is None and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        return device
-    if torch.cuda.is_available():
-        rank = int(os.environ.get("LOCAL_RANK", 0))
-        return torch.device("cuda", rank)
-    return torch.device("cpu")
 
 
 def check_group(configs: Sequence[TrainConfig]) -> None:
@@ -77,36 +63,6 @@ def check_group(configs: Sequence[TrainConfig]) -> None:
         for key, value in c.group_signature().items():
             if value != first[key]:
                 raise ValueError(f"runs in one group must share {key}: {first[key]!r} != {value!r}")
-
-
-@dataclass
-class _Distributed:
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _distributed() -> _Distributed:
-    """This process's rank; under torchrun (WORLD_SIZE > 1) joins its process group first."""
-    if not torch.distributed.is_available():
-        return _Distributed()
-    if not torch.distributed.is_initialized() and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        torch.distributed.init_process_group("cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo")
-    if torch.distributed.is_initialized():
-        return _Distributed(torch.distributed.get_rank(), torch.distributed.get_world_size())
-    return _Distributed()
-
-
-def _same_on_all_ranks(value: int, dist: _Distributed, device: torch.device) -> bool:
-    """Whether every rank holds ``value`` (a collective: every rank must call it)."""
-    if dist.world == 1:
-        return True
-    both = torch.tensor([value, -value], dtype=torch.float64, device=device)
-    torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
-    return both[0].item() == -both[1].item()
 
 
 def _checkpoint(model: GPTNeoX, optimizer: StackedAdamW, k: int, step: int, data: RunData,
@@ -199,7 +155,7 @@ class _Group:
     and optimiser, the process's rank and device, and the optimiser steps taken so far."""
     configs: list[TrainConfig]
     dirs: list[Path] | None
-    dist: _Distributed
+    dist: Distributed
     device: torch.device
     data: list[RunData]
     model: GPTNeoX
@@ -226,7 +182,7 @@ def _build(configs: Sequence[TrainConfig], run_dirs: Sequence[str | Path] | None
     check_group(configs)
     if run_dirs is not None and len(run_dirs) != len(configs):
         raise ValueError(f"need one run_dir per config ({len(configs)}), got {len(run_dirs)}")
-    dist = _distributed()
+    dist = distributed()
     first = configs[0]
     dev = pick_device(device)
     if first.batch_size % dist.world:
@@ -273,7 +229,7 @@ def _resume_or_initialise(g: _Group, replay: Callable[[int, list[dict]], None] |
 
     # A rank that found no checkpoint (run_dir not shared) would run more steps than the others and
     # hang in a collective: fail on every rank instead.
-    if not _same_on_all_ranks(g.step, g.dist, g.device):
+    if not same_on_all_ranks(g.step, g.dist, g.device):
         raise ValueError(f"ranks resume from different steps (rank {g.dist.rank}: {g.step}); "
                          f"run_dir must be on a filesystem every rank reads")
 
