@@ -22,7 +22,8 @@ COLUMNS = ("run_id", "step", "model", "knowledge", "people", "mixing_ratio", "rh
 
 def _init_from(df: pd.DataFrame) -> pd.Series:
     if "init_from" in df.columns:
-        return df["init_from"].fillna("").astype(str)
+        # object first: an all-null column is float64, and filling it with a string is deprecated
+        return df["init_from"].astype(object).where(df["init_from"].notna(), "").astype(str)
     return df["config"].map(lambda c: (c or {}).get("init_from", "") if isinstance(c, dict) else "")
 
 
