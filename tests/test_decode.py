@@ -8,13 +8,8 @@ from empirical.model import GPTNeoX
 from empirical.presets import ModelConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 CFG = ModelConfig(n_layer=2, d_model=32, n_head=2, vocab_size=89, max_seq_len=64)  # rotary on 4 dims

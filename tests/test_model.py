@@ -11,13 +11,8 @@ from empirical.model import (GPTNeoX, clip_grad_norm_per_model, per_model_loss)
 from empirical.presets import PRESETS, ModelConfig, get_preset, params_nonembedding, params_total
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 TINY = ModelConfig(n_layer=2, d_model=32, n_head=4, vocab_size=97, max_seq_len=64)

@@ -20,12 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(n_layer=2, d_model=32, n_head=2, vocab_size=97, max_seq_len=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+# Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.
+pytestmark = pytest.mark.usefixtures("one_thread_module")
 
 
 def _tokens(K, B, T, V=97, seed=0):
