@@ -7,7 +7,7 @@
     phasemix-repro --preset theory --json          # the same program, installed as a console script
 
 Presets:
-  quick   (default) CPU, about 7 minutes on 2 cores (15 at most): an r-sweep of a tiny model with exposure-matched
+  quick   (default) CPU, about 5 minutes on 2 cores (4 min 44 s measured): an r-sweep of a tiny model with exposure-matched
           controls and a horizon run, two larger models for the web-loss law; the theory fitted on the
           same runs; the verdict on capacity against exposure counts.
   full    CPU, about 1.5 hours on 2 cores with --workers 2: the capacity regime (128 people, three seeds,
