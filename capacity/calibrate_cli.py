@@ -156,10 +156,13 @@ def run_calibrated(args) -> dict:
 
 def show_calibrated(out: dict) -> None:
     lo, hi = out["interval"]
-    print(f"Predictor {out['predictor']} (calibrated on {', '.join(out['fitted_on'])}): at {out['params']:,.0f} "
+    small, large = out["calibrated_sizes"]
+    factor = out["extrapolation_factor"]
+    where = (f"{factor:.3g}x outside" if factor > 1 else "within") + \
+        f" the sizes with a measured r_c ({small:,.0f}-{large:,.0f} parameters)"
+    print(f"Predictor {out['predictor']} (fitted on runs of {', '.join(out['fitted_on'])}): at {out['params']:,.0f} "
           f"non-embedding parameters and {out['tokens']:,.0f} tokens, accuracy reaches {out['accuracy_level']:.0%} "
-          f"at r_c = {out['critical_mixing_ratio']:.4f} (95% interval {lo:.4f}-{hi:.4f}); "
-          f"{out['extrapolation_factor']:.3g}x outside the calibrated sizes.")
+          f"at r_c = {out['critical_mixing_ratio']:.4f} (95% interval {lo:.4f}-{hi:.4f}); {where}.")
     if "verdict" in out:
         print(f"At r = {out['mixing_ratio']:g}: {out['verdict']}")
 

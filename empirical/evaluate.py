@@ -1,8 +1,8 @@
-"""Evaluation of a K-stack of models, each on its own run's data (PAPER.md section 2, "Evaluation").
+"""Evaluation of a K-stack of models, each on its own run's data (arXiv 2505.18091, setup: evaluation).
 
 * Exact-match recall: prompt with a template's prefix up to the value, greedy-decode as many tokens
   as the value has; correct iff the output equals the value. Overall, per attribute, per template,
-  and per power-law group (PAPER.md Fig. 7: the threshold frequency is read from the groups).
+  and per power-law group (arXiv 2505.18091, Fig. 7a: the threshold frequency is read from the groups).
   (Greedy decoding reproduces the value iff every value token is the argmax under teacher forcing,
   so one forward pass per batch decides it: ``empirical.decode.score_targets``.)
 * Loss on held-out web text and on fresh knowledge sequences (nats per token).

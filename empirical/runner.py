@@ -390,7 +390,7 @@ def _run_in_pool(tasks: list[Task], engine: str, workers: int, ray_address: str 
                             continue
                         outcome = {"run_ids": task.run_ids, "failed": task.run_ids, "trained": [],
                                    "errors": [_record_failure(task, range(len(task.configs)), error)["error"]]}
-                    finished(outcome, sum(len(t.configs) for t in futures.values()))
+                    finished(outcome, sum(len(t.configs) for t in [*futures.values(), *pending]))  # retries still to run
 
 
 @contextlib.contextmanager

@@ -42,10 +42,7 @@ def walk(parser: argparse.ArgumentParser, path: str):
 def _paper_repro_parser():
     import paper_repro
 
-    build = getattr(paper_repro, "build_parser", None)
-    if build is None:
-        pytest.skip("paper_repro.py has no build_parser() to walk yet (its parser is built inside main)")
-    return build()
+    return paper_repro.build_parser()
 
 
 @pytest.mark.parametrize("program", ["capacity", "python -m empirical", "paper_repro"])
