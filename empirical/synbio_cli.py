@@ -27,9 +27,9 @@ NAME_SPACE = 400 * 400 * 1000  # first x middle x last names: the most people Sy
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people", type=integer(1, NAME_SPACE), default=1000,
                         help="N, people in the knowledge set (default 1000)")
-    parser.add_argument("--population-seed", type=seed, default=0,
+    parser.add_argument("--population-seed", type=seed, default=None,
                         help="population seed: names, attributes, subsample (default 0)")
-    parser.add_argument("--seed", type=seed, dest="population_seed", default=0,
+    parser.add_argument("--seed", type=seed, dest="legacy_seed", default=None,
                         help=deprecated_alias("--population-seed") + " (here the seed of the people, not of a model)")
     parser.add_argument("--count", type=integer(0, MAX_COUNT), default=5,
                         help=f"exposures to print (default 5, at most {MAX_COUNT:,})")
@@ -72,6 +72,10 @@ def _check_combinations(args: argparse.Namespace) -> None:
         fail("--powerlaw-groups", args.powerlaw_groups, f"must be 0 or a divisor of --people {args.people}")
     if args.json and args.info:
         conflict("--json", None, "--info", "--info prints text; --json formats exposures")
+    if args.legacy_seed is not None and args.population_seed is not None:
+        conflict("--seed", args.legacy_seed, "--population-seed", "--seed is its old name: give one")
+    if args.population_seed is None:
+        args.population_seed = 0 if args.legacy_seed is None else args.legacy_seed
 
 
 def run(args: argparse.Namespace) -> int:

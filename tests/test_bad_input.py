@@ -64,6 +64,7 @@ CASES = [
     ("empirical-command", "empirical", ["trian"], ["COMMAND trian", "train"]),
     ("synbio-count-huge", "empirical", ["synbio", "--count", "1e11"], ["python -m empirical synbio:", "--count 1e11", "[0, 1e6]"]),
     ("synbio-seed", "empirical", ["synbio", "--seed", "-1"], ["--seed -1", "[0, 4294967295]"]),
+    ("synbio-two-seeds", "empirical", ["synbio", "--seed", "3", "--population-seed", "4"], ["--seed 3", "cannot be combined with --population-seed"]),
     ("synbio-people", "empirical", ["synbio", "--people", "160000001"], ["--people 160000001", "160000000"]),
     ("synbio-task", "empirical", ["synbio", "--task", "sort"], ["--task sort", "synbio, slope, max"]),
     ("synbio-rho", "empirical", ["synbio", "--rho", "0"], ["--rho 0", "(0, 1]"]),
