@@ -20,7 +20,7 @@ Presets:
   predict CPU, about 8 hours on 2 cores with --workers 2 at fp32 (--dry-run prints the plan and its cost):
           the critical ratio at 10% accuracy, found adaptively with two seeds and a 95% interval within
           +-5%, at five sizes (50k-1M non-embedding parameters) and budgets of 1, 4 and 16 x 2.76M tokens
-          (empirical.sweeps.predict). Writes OUT/searches.json after every wave.
+          (empirical.sweeps.named.predict). Writes OUT/searches.json after every wave.
 
 Every run is appended to a results table (``--results``, default OUT/results.jsonl); running again
 reuses finished runs and resumes interrupted ones, so a killed reproduction loses nothing. The
@@ -61,8 +61,8 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
     """Train (or reuse) the preset's sweeps, then analyse the finished runs, draw and report; each sweep's
     summary goes to ``log`` (default stdout)."""
     from empirical.results import load_results
-    from empirical.runner import run_sweep
-    from empirical.sweeps import REPRODUCTIONS
+    from empirical.sweeps.runner import run_sweep
+    from empirical.sweeps.named import REPRODUCTIONS
 
     sweeps = REPRODUCTIONS[preset]()
     reports = {}
@@ -90,9 +90,9 @@ def experiment_preset(preset: str, out: Path, results: Path, *, workers: int, on
 
 
 def _predict(args, out: Path) -> int:
-    """The predict preset: adaptive searches for r_c (empirical.sweeps.predict), resumable."""
-    from empirical import adaptive_cli
-    from empirical.sweeps import predict, predict_knowledge_share
+    """The predict preset: adaptive searches for r_c (empirical.sweeps.named.predict), resumable."""
+    from empirical.cli import adaptive as adaptive_cli
+    from empirical.sweeps.named import predict, predict_knowledge_share
 
     outcome = adaptive_cli.run(predict(args.precision), out, args.results or out / "results.jsonl",
                                work_dir=args.work_dir or out / "runs", workers=args.workers, device=args.device,
@@ -103,7 +103,7 @@ def _predict(args, out: Path) -> int:
 
 
 def _device(text: str) -> str:
-    from empirical.train_cli import device_arg  # imports torch only when --device is given
+    from empirical.cli.train import device_arg  # imports torch only when --device is given
 
     return device_arg(text)
 
@@ -125,7 +125,7 @@ def _check_args(args) -> None:
 
 def _check_results(results: Path, no_train: bool) -> None:
     """With --no-train the table must exist; an existing table must hold rows a report can use."""
-    from empirical.results_cli import checked_rows
+    from empirical.cli.results import checked_rows
 
     if no_train:
         checked("--results", input_file, str(results))

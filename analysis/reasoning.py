@@ -13,8 +13,9 @@ import pandas as pd
 
 from analysis.tables import final_rows, require_columns, with_role
 from analysis.verdicts import CAPACITY_GAP
+from empirical.config import TASK_KINDS
 
-TASKS = ("slope", "max")
+TASKS = TASK_KINDS
 MIN_ACCURACY = 0.05  # a pair whose main run is below this learned nothing to compare (as for SynBio)
 COLUMNS = ("run_id", "step", "knowledge", "model", "params_nonembedding", "mixing_ratio", "tokens", "seed", "accuracy")
 

@@ -22,9 +22,9 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from empirical.knowledge import eot_id_of  # noqa: E402
-from empirical.mixing import MixedStream  # noqa: E402
-from empirical.synbio import SynBio, SynBioConfig  # noqa: E402
+from empirical.knowledge.base import eot_id_of  # noqa: E402
+from empirical.text.mixing import MixedStream  # noqa: E402
+from empirical.knowledge.synbio import SynBio, SynBioConfig  # noqa: E402
 
 
 def english_documents() -> list[str]:

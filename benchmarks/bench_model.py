@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from empirical.decode import greedy_decode, score_targets
-from empirical.model import GPTNeoX, clip_grad_norm_per_model, keep_freed_memory
-from empirical.presets import get_preset, params_nonembedding
+from empirical.model.decode import greedy_decode, score_targets
+from empirical.model.gptneox import GPTNeoX, clip_grad_norm_per_model, keep_freed_memory
+from empirical.model.presets import get_preset, params_nonembedding
 
 
 def best_time(fn, reps: int) -> float:

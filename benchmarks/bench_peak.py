@@ -10,7 +10,7 @@
 2. Per preset, precision and K: tokens/s of a training step as the trainer runs it (the K-stacked
    model's forward with the fused head and loss, backward, StackedAdamW with per-model clipping;
    bf16 = ``torch.autocast``, i.e. the model's mixed-precision policy), on random tokens; the
-   achieved FLOP/s from ``empirical.model.training_flops_per_token``, and that as a fraction of
+   achieved FLOP/s from ``empirical.model.gptneox.training_flops_per_token``, and that as a fraction of
    the peak at the preset's shapes and of the 2048^3 peak.
 3. ``--baseline REF``: the same fp32 and bf16 steps with the model and optimiser of git revision
    REF (read with ``git show``), timed in the same interleaved rounds, and the ratio to it.
@@ -39,11 +39,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from empirical import model as current_model  # noqa: E402
-from empirical import optim as current_optim  # noqa: E402
+from empirical.model import gptneox as current_model  # noqa: E402
+from empirical.train import optim as current_optim  # noqa: E402
 from empirical.config import OptimConfig  # noqa: E402
-from empirical.model import keep_freed_memory, training_flops_per_token  # noqa: E402
-from empirical.presets import get_preset, params_nonembedding  # noqa: E402
+from empirical.model.gptneox import keep_freed_memory, training_flops_per_token  # noqa: E402
+from empirical.model.presets import get_preset, params_nonembedding  # noqa: E402
 
 DEFAULT_PRESETS = ("tiny-50k", "tiny-100k", "small-200k", "small-500k")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -91,12 +91,20 @@ def matmul_fns(shapes: list[tuple[int, int, int]], label: str) -> tuple[dict, in
 
 
 def load_revision(ref: str):
-    """The ``empirical.model`` and ``empirical.optim`` modules of git revision ``ref``."""
+    """The ``empirical.model.gptneox`` and ``empirical.train.optim`` modules of git revision ``ref``."""
     folder = Path(tempfile.mkdtemp(prefix="bench_peak_"))
     modules = []
-    for name in ("model", "optim"):
-        text = subprocess.run(["git", "show", f"{ref}:empirical/{name}.py"], cwd=ROOT, check=True,
-                              capture_output=True, text=True).stdout
+    for name, since_split in (("model", "empirical/model/gptneox.py"), ("optim", "empirical/train/optim.py")):
+        # Revisions before the subpackage split kept both modules flat in empirical/; their imports
+        # of flat sibling modules are pointed at today's homes so the old code runs beside the new.
+        shown = subprocess.run(["git", "show", f"{ref}:{since_split}"], cwd=ROOT, capture_output=True, text=True)
+        if shown.returncode != 0:
+            shown = subprocess.run(["git", "show", f"{ref}:empirical/{name}.py"], cwd=ROOT, check=True,
+                                   capture_output=True, text=True)
+        text = shown.stdout
+        for flat, home in (("empirical.presets", "empirical.model.presets"), ("empirical.config", "empirical.config"),
+                           ("empirical.kernels", "empirical.model.kernels")):
+            text = text.replace(f"from {flat} import", f"from {home} import")
         path = folder / f"rev_{name}.py"
         path.write_text(text)
         spec = importlib.util.spec_from_file_location(f"rev_{name}", path)

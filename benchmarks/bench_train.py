@@ -3,7 +3,7 @@
     python benchmarks/bench_train.py [--presets tiny-50k small-1m] [--batch 16] [--seq-len 256]
                                      [--steps 20] [--reps 3] [--threads 2]
 
-For each preset: (a) tokens per second of ``empirical.train.train`` on a SynBio mixture (r = 0.3,
+For each preset: (a) tokens per second of ``empirical.train.loop.train`` on a SynBio mixture (r = 0.3,
 1000 people, the bpe-2048 tokenizer), timed by the rows' ``wall_time_s``: the training loop from its
 first step to the last, with data drawing and mixing, the per-model clipping and StackedAdamW, the
 learning-rate schedule and the progress bar (drawn to /dev/null), but not setup or the one
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_model, run as 
 from bench_model import best_times, training_step  # noqa: E402
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, TrainConfig  # noqa: E402
-from empirical.model import GPTNeoX, keep_freed_memory  # noqa: E402
-from empirical.optim import StackedAdamW  # noqa: E402
-from empirical.pipeline import build_run_data  # noqa: E402
-from empirical.presets import get_preset, params_nonembedding  # noqa: E402
+from empirical.model.gptneox import GPTNeoX, keep_freed_memory  # noqa: E402
+from empirical.train.optim import StackedAdamW  # noqa: E402
+from empirical.text.pipeline import build_run_data  # noqa: E402
+from empirical.model.presets import get_preset, params_nonembedding  # noqa: E402
 
 SMALL_PRESETS = ("tiny-50k", "tiny-100k", "small-200k", "small-500k", "small-1m", "medium-3m")
 
@@ -47,7 +47,7 @@ def bench_config(preset: str, batch: int, seq_len: int, steps: int) -> TrainConf
 
 def time_train(config: TrainConfig) -> float:
     """Seconds of the training loop alone (the last row's wall_time_s is taken before evaluation)."""
-    from empirical.train import train
+    from empirical.train.loop import train
 
     with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
         rows = train(config, progress=True)
@@ -92,7 +92,7 @@ def per_step_parts(config: TrainConfig, reps: int) -> dict:
     lrs = torch.tensor([config.optim.lr])
     fused = torch.optim.AdamW(fused_model.parameters(), lr=config.optim.lr, fused=True)
     # The bare loop also clips (clip_grad_norm_per_model); StackedAdamW clips inside its step.
-    from empirical.model import clip_grad_norm_per_model
+    from empirical.model.gptneox import clip_grad_norm_per_model
 
     def fused_step():
         clip_grad_norm_per_model(fused_model, 1.0)

@@ -6,8 +6,8 @@
 Steps, each timed and isolated (a failing step is recorded and the others still run), stopped
 early when ``--budget-s`` is spent:
 
-1. ``smoke``: the gpu preset end to end (``empirical.sweeps.base_config("gpu")``: Pythia-70M,
-   Pythia tokenizer, bf16, torch.compile) through ``empirical.train.train`` on a few steps, with
+1. ``smoke``: the gpu preset end to end (``empirical.sweeps.named.base_config("gpu")``: Pythia-70M,
+   Pythia tokenizer, bf16, torch.compile) through ``empirical.train.loop.train`` on a few steps, with
    its evaluation; the rows' accuracy, losses and wall time.
 2. ``matmul_peak``: bf16 and fp32 GFLOP/s of a large ``torch.mm`` (the MFU denominator measured).
 3. ``throughput``: bf16 training tokens/s of Pythia-70M and Pythia-160M (forward, backward,
@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from empirical.config import OptimConfig  # noqa: E402
-from empirical.model import GPTNeoX, training_flops_per_token  # noqa: E402
-from empirical.optim import StackedAdamW  # noqa: E402
-from empirical.presets import get_preset, params_nonembedding  # noqa: E402
+from empirical.model.gptneox import GPTNeoX, training_flops_per_token  # noqa: E402
+from empirical.train.optim import StackedAdamW  # noqa: E402
+from empirical.model.presets import get_preset, params_nonembedding  # noqa: E402
 
 H200_BF16_DENSE_TFLOPS = 989.0  # data sheet, dense bf16 (H100 SXM and H200 share the compute)
 
@@ -89,8 +89,8 @@ class Check:
 
 
 def smoke(check: Check) -> dict:
-    from empirical.sweeps import base_config
-    from empirical.train import train
+    from empirical.sweeps.named import base_config
+    from empirical.train.loop import train
 
     config = base_config("gpu")
     steps, batch, seq = (2, 2, 128) if check.cpu_smoke else (20, 16, 2048)
@@ -220,7 +220,7 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 peak as the tensor cores give it
     else:
         parser.error("no CUDA device found; use --cpu-smoke to check the script on the CPU")
-    from empirical.provenance import git_commit
+    from empirical.train.provenance import git_commit
 
     check = Check(device, args.cpu_smoke, args.budget_s)
     meta = {"mode": "cpu smoke (numbers mean nothing)" if args.cpu_smoke else "gpu",

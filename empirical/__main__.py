@@ -13,12 +13,12 @@ import sys
 from capacity.cli_common import Parser, UsageError, parse_args, report
 
 COMMANDS = {
-    "synbio": ("empirical.synbio_cli", "print SynBio exposures (rendered biographies) as text or JSON lines"),
-    "corpus": ("empirical.corpus_cli", "inspect the embedded web corpus and other corpora"),
-    "train": ("empirical.train_cli", "train one GPT-NeoX model on a mixture and print result rows"),
-    "sweep": ("empirical.sweep_cli", "run a named sweep of training runs into a results table"),
-    "results": ("empirical.results_cli", "summarise a results table"),
-    "popqa-eval": ("empirical.popqa_cli", "answer a PopQA-style question file with a local Hugging Face model, "
+    "synbio": ("empirical.cli.synbio", "print SynBio exposures (rendered biographies) as text or JSON lines"),
+    "corpus": ("empirical.cli.corpus", "inspect the embedded web corpus and other corpora"),
+    "train": ("empirical.cli.train", "train one GPT-NeoX model on a mixture and print result rows"),
+    "sweep": ("empirical.cli.sweep", "run a named sweep of training runs into a results table"),
+    "results": ("empirical.cli.results", "summarise a results table"),
+    "popqa-eval": ("empirical.cli.popqa", "answer a PopQA-style question file with a local Hugging Face model, "
                    "writing the CSV of capacity popularity-threshold"),
 }
 

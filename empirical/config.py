@@ -14,7 +14,8 @@ from typing import Any
 
 from capacity._validate import check_choice, check_range, require, shown
 
-KNOWLEDGE_KINDS = ("synbio", "synbio-powerlaw", "slope", "max")
+TASK_KINDS = ("slope", "max")  # the reasoning tasks (arXiv 2505.18091, Sec. 3.3)
+KNOWLEDGE_KINDS = ("synbio", "synbio-powerlaw", *TASK_KINDS)
 SCHEDULES = ("wsd", "cosine")
 PRECISIONS = ("fp32", "bf16")
 MAX_WEIGHT_DECAY = 10.0  # Pythia uses 0.1; beyond 10 the decay, not the data, decides the weights
@@ -166,7 +167,7 @@ class EvalConfig:
 class TrainConfig:
     """One training run: model, data, optimiser, schedule, token budget, evaluation points, seed."""
 
-    model: str = "tiny-50k"  # a preset name from empirical.presets
+    model: str = "tiny-50k"  # a preset name from empirical.model.presets
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -179,11 +180,11 @@ class TrainConfig:
     # Start from trained weights instead of a fresh initialisation (continual pre-training, arXiv
     # 2505.18091 section 6): "run:DIR" (a run folder, its checkpoint or saved model) or "hf:DIR" (a local
     # Hugging Face GPT-NeoX folder); "" starts from scratch. Omitted from to_dict when "", so configs
-    # without it keep their run ids (empirical.init).
+    # without it keep their run ids (empirical.train.init).
     init_from: str = ""
 
     def __post_init__(self) -> None:
-        from empirical.presets import PRESETS
+        from empirical.model.presets import PRESETS
 
         _check_types(self, "")
         require(self.model in PRESETS, "model", self.model, f"unknown model preset; known presets: {', '.join(PRESETS)}")
@@ -222,7 +223,7 @@ class TrainConfig:
                     "data.tokenizer")
 
     def group_signature(self) -> dict[str, Any]:
-        """What runs trained together as one K-stack (``empirical.train.train_group``) must share: the
+        """What runs trained together as one K-stack (``empirical.train.loop.train_group``) must share: the
         architecture, the batch, the budget and schedule, the evaluation points, the sequence length,
         the tokenizer and every optimiser setting but the peak rate (one optimiser steps the whole
         stack; each model keeps its own peak lr). The sweep runner packs runs by this signature, and

@@ -36,8 +36,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run from a checkout: python scripts/build_corpus.py
 
-from empirical.corpus import validation_ids  # noqa: E402  (the split rule the loaders document)
-from empirical.tokenizer import pythia_tokenizer  # noqa: E402
+from empirical.text.corpus import validation_ids  # noqa: E402  (the split rule the loaders document)
+from empirical.text.tokenizer import pythia_tokenizer  # noqa: E402
 DEFAULT_OUT = REPO / "empirical" / "data" / "corpus"
 VALIDATION_FRACTION = 0.02
 CORPUS_NAME = "phasemix-default-web-v1"
@@ -631,7 +631,7 @@ def deduplicate(documents: list[tuple[str, str, str, str]]) -> tuple[list[tuple[
 
 
 def assign_splits(doc_ids: list[str], fraction: float = VALIDATION_FRACTION) -> dict[str, str]:
-    """Validation: per source, the round(fraction * n) ids (>= 1) with the smallest sha256 (empirical.corpus)."""
+    """Validation: per source, the round(fraction * n) ids (>= 1) with the smallest sha256 (empirical.text.corpus)."""
     held_out = validation_ids(doc_ids, fraction)
     return {d: ("validation" if d in held_out else "train") for d in doc_ids}
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from empirical.adaptive import (Search, StudyReport, cost_table, decide, final_results, grid_position, grid_ratio,
+from empirical.sweeps.adaptive import (Search, StudyReport, cost_table, decide, final_results, grid_position, grid_ratio,
                                 plan_wave, replay, run_study)
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from empirical.results import append_rows
@@ -97,7 +97,7 @@ def test_round_zero_brackets_the_start_and_unbracketed_data_move_outward():
     first = decide(search, [], critical_ratio)
     assert sorted({r for r, _ in first.placements}) == [0.252, 0.317, 0.4]
     assert {s for _, s in first.placements} == {0, 1}
-    from empirical.adaptive import Point
+    from empirical.sweeps.adaptive import Point
 
     nothing = [Point(r, s, 0, 640, 5.0) for r, s in first.placements]
     up = decide(search, nothing, critical_ratio)
@@ -154,8 +154,8 @@ def test_a_tiny_real_search_runs_through_the_runner_and_resumes(tmp_path, one_th
 
 
 def test_the_predict_study_meets_its_design_and_plans_stable_run_ids(tmp_path):
-    from empirical.presets import params_nonembedding, sized_for
-    from empirical.sweeps import predict
+    from empirical.model.presets import params_nonembedding, sized_for
+    from empirical.sweeps.named import predict
 
     searches = predict()
     size = {s.base.model: params_nonembedding(sized_for(s.base.model, 2048, 192)) for s in searches}

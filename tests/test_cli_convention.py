@@ -63,10 +63,10 @@ def _choices(parser, command: str, flag: str):
 
 def test_choices_come_from_the_library_constants():
     from empirical.config import KNOWLEDGE_KINDS, PRECISIONS, SCHEDULES
-    from empirical.corpus import SPLITS
-    from empirical.presets import PRESETS
-    from empirical.runner import ENGINES
-    from empirical.sweeps import SCALES
+    from empirical.text.corpus import SPLITS
+    from empirical.model.presets import PRESETS
+    from empirical.sweeps.runner import ENGINES
+    from empirical.sweeps.named import SCALES
 
     parser = empirical_parser()
     assert _choices(parser, "train", "--precision") == PRECISIONS

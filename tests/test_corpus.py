@@ -11,11 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from empirical.corpus import (
+from empirical.text.corpus import (
     CORPUS_DIR, EmbeddedCorpus, FolderCorpus, HubCorpus, default_corpus, encode_documents, load_corpus,
     token_dtype, token_stats, tokenize_corpus, validation_ids,
 )
-from empirical.tokenizer import pythia_tokenizer
+from empirical.text.tokenizer import pythia_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_hub_path_without_datasets_gives_a_clear_error(monkeypatch):
 
 def test_hub_path_offline_gives_a_clear_error():
     pytest.importorskip("datasets")
-    code = ("from empirical.corpus import load_corpus\n"
+    code = ("from empirical.text.corpus import load_corpus\n"
             "try:\n    next(load_corpus('pile', max_documents=10).documents('train'))\n"
             "except ValueError as exc:\n    print(exc)\n")
     # Offline flags are read when the hub libraries are imported: set them in a fresh process.

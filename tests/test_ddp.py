@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from empirical.config import TrainConfig
-from empirical.presets import get_preset
-from empirical.train import CHECKPOINT, train
+from empirical.model.presets import get_preset
+from empirical.train.loop import CHECKPOINT, train
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,7 +20,7 @@ RANK_SCRIPT = """
 import json, sys
 import torch
 from empirical.config import TrainConfig
-from empirical.train import train
+from empirical.train.loop import train
 
 torch.set_num_threads(1)
 config_path, run_dir, out_dir = sys.argv[1:4]

@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from empirical.decode import greedy_decode, score_targets
-from empirical.hf import to_hf
-from empirical.model import GPTNeoX
-from empirical.presets import ModelConfig
+from empirical.model.decode import greedy_decode, score_targets
+from empirical.model.hf import to_hf
+from empirical.model.gptneox import GPTNeoX
+from empirical.model.presets import ModelConfig
 
 
 # Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.

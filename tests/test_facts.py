@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
-from empirical.facts import SAMPLE_PATH, FactsKnowledge, load_facts
-from empirical.knowledge import make_knowledge
-from empirical.mixing import MixedStream
-from empirical.tokenizer import load_tokenizer
+from empirical.knowledge.facts import SAMPLE_PATH, FactsKnowledge, load_facts
+from empirical.knowledge.registry import make_knowledge
+from empirical.text.mixing import MixedStream
+from empirical.text.tokenizer import load_tokenizer
 
 EOT = "<|endoftext|>"
 KIND = f"facts:{SAMPLE_PATH}"
@@ -132,7 +132,7 @@ def test_ckm_adds_compact_forms_at_the_requested_token_share(loaded, entities):
 
 
 def load_web(loaded):
-    from empirical.corpus import tokenize_corpus
+    from empirical.text.corpus import tokenize_corpus
     return tokenize_corpus("default", "train", loaded, eot_id=loaded.info.eos_id)
 
 
@@ -161,7 +161,7 @@ def test_people_keeps_the_first_entities(loaded, entities):
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_tiny_training_on_the_sample_evaluates_every_probe(entities):
-    from empirical.train import train
+    from empirical.train.loop import train
 
     config = TrainConfig(model="tiny-50k", data=DataConfig(knowledge=KIND, mixing_ratio=0.5, seq_len=128, ckm_tau=0.2),
                          batch_size=8, tokens=8 * 128 * 24, optim=OptimConfig(lr=5e-3),

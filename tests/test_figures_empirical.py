@@ -18,7 +18,7 @@ from analysis.tables import (
 )
 from capacity import KnowledgeSet, facts_capacity
 from capacity.curves import PowerLawCurve
-from empirical.train import train_group
+from empirical.train.loop import train_group
 from figures.empirical import (
     accuracy_vs_mixing_ratio,
     accuracy_vs_model_size,

@@ -22,7 +22,7 @@ KEYS = ("train_loss", "web_loss", "knowledge_loss")
 
 @pytest.fixture(scope="module")
 def trace(tiny, one_thread_module):
-    from empirical.train import train
+    from empirical.train.loop import train
 
     config = tiny(0.5, steps=16, points=4)
     rows = train(config, progress=False)

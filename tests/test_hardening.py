@@ -15,15 +15,15 @@ import pytest
 import torch
 
 from empirical.__main__ import main
-from empirical.checkpoint import CHECKPOINT, CheckpointError, load, load_or_set_aside
+from empirical.train.checkpoint import CHECKPOINT, CheckpointError, load, load_or_set_aside
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
-from empirical.divergence import DivergedError, DivergenceWatch, divergence_limit
-from empirical.provenance import commit_of, git_commit
+from empirical.train.divergence import DivergedError, DivergenceWatch, divergence_limit
+from empirical.train.provenance import commit_of, git_commit
 from empirical.results import SCHEMA, append_rows, read_rows
-from empirical.runner import (Task, _record_failure, checkpoint_step, lock_dir, ray_environment, ray_init_kwargs,
+from empirical.sweeps.runner import (Task, _record_failure, checkpoint_step, lock_dir, ray_environment, ray_init_kwargs,
                               run_sweep)
-from empirical.sweep import Run, Sweep
-from empirical.train import train, train_group
+from empirical.sweeps.spec import Run, Sweep
+from empirical.train.loop import train, train_group
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.usefixtures("one_thread")

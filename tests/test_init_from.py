@@ -1,4 +1,4 @@
-"""Continual pre-training: ``TrainConfig.init_from`` (empirical.init), and run ids that do not move."""
+"""Continual pre-training: ``TrainConfig.init_from`` (empirical.train.init), and run ids that do not move."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
-from empirical.init import dependency_stages, initialise_from, load_source
-from empirical.sweep import Run
+from empirical.train.init import dependency_stages, initialise_from, load_source
+from empirical.sweeps.spec import Run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def _config(tmp_path: Path, init_from: str, steps: int = 1) -> TrainConfig:
 
 def _first_batch_loss(model, config: TrainConfig) -> float:
     """The source model's loss on the batch the run draws first (same data pipeline, same seed)."""
-    from empirical.pipeline import build_run_data
+    from empirical.text.pipeline import build_run_data
 
     data = build_run_data(config)
     x = torch.from_numpy(data.next_batch()[None]).long()
@@ -72,10 +72,10 @@ def _hf_folder(tmp_path: Path, vocab: int = 2048, d_model: int = 32) -> Path:
 
 
 def test_hf_folder_weights_are_loaded_not_reinitialised(tmp_path, one_thread):
-    from empirical.hf import load_pretrained
-    from empirical.model import GPTNeoX
-    from empirical.presets import sized_for
-    from empirical.train import train
+    from empirical.model.hf import load_pretrained
+    from empirical.model.gptneox import GPTNeoX
+    from empirical.model.presets import sized_for
+    from empirical.train.loop import train
 
     folder = _hf_folder(tmp_path)
     config = _config(tmp_path, f"hf:{folder}")
@@ -88,8 +88,8 @@ def test_hf_folder_weights_are_loaded_not_reinitialised(tmp_path, one_thread):
 
 
 def test_our_run_folder_continues_from_its_checkpoint_and_saved_model(tmp_path, one_thread):
-    from empirical.hf import load_pretrained
-    from empirical.train import train
+    from empirical.model.hf import load_pretrained
+    from empirical.train.loop import train
 
     source = _config(tmp_path, "", steps=2)
     train(source, tmp_path / source.run_id, progress=False, save_model=True)
@@ -107,9 +107,9 @@ def test_our_run_folder_continues_from_its_checkpoint_and_saved_model(tmp_path, 
 
 
 def test_unfinished_source_and_mismatches_are_refused_in_one_line(tmp_path, one_thread):
-    from empirical.model import GPTNeoX
-    from empirical.presets import sized_for
-    from empirical.train import train
+    from empirical.model.gptneox import GPTNeoX
+    from empirical.model.presets import sized_for
+    from empirical.train.loop import train
 
     source = _config(tmp_path, "", steps=3)
     train(source, tmp_path / "src", progress=False, stop_after_steps=1)  # a checkpoint at step 1 of 3

@@ -1,4 +1,4 @@
-"""Token-level mixing and exposure accounting (empirical.mixing), on real tokens: SynBio and English
+"""Token-level mixing and exposure accounting (empirical.text.mixing), on real tokens: SynBio and English
 docstrings tokenized with a byte-level BPE trained here."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from empirical.mixing import KNOWLEDGE, PAD, WEB, MixedStream, expected_exposure_frequency, window_tolerance
-from empirical.synbio import SynBio, SynBioConfig
-from empirical.tasks import SlopeTask
+from empirical.text.mixing import KNOWLEDGE, PAD, WEB, MixedStream, expected_exposure_frequency, window_tolerance
+from empirical.knowledge.synbio import SynBio, SynBioConfig
+from empirical.knowledge.tasks import SlopeTask
 from test_synbio import EOT, english_documents, train_bpe
 
 

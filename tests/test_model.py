@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from empirical.hf import config_from_hf, from_hf, hf_config, load_pretrained, save_pretrained, to_hf, to_hf_state_dict
-from empirical.kernels import head_loss
-from empirical.model import (GPTNeoX, clip_grad_norm_per_model, per_model_loss)
-from empirical.presets import PRESETS, ModelConfig, get_preset, params_nonembedding, params_total
+from empirical.model.hf import config_from_hf, from_hf, hf_config, load_pretrained, save_pretrained, to_hf, to_hf_state_dict
+from empirical.model.kernels import head_loss
+from empirical.model.gptneox import (GPTNeoX, clip_grad_norm_per_model, per_model_loss)
+from empirical.model.presets import PRESETS, ModelConfig, get_preset, params_nonembedding, params_total
 
 
 # Tiny tensors: one thread avoids OpenMP synchronisation and contention on the shared cores.

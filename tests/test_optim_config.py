@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
-from empirical.optim import StackedAdamW, learning_rate
+from empirical.train.optim import StackedAdamW, learning_rate
 
 
 def test_stacked_adamw_with_one_model_matches_torch_adamw_and_clipping():

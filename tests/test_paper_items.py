@@ -45,7 +45,7 @@ def test_every_test_file_in_the_table_exists(row):
 
 
 def test_every_named_sweep_in_the_table_is_registered():
-    from empirical.sweeps import SWEEPS
+    from empirical.sweeps.named import SWEEPS
 
     for row in ROWS:
         for name in re.findall(r"sweep ([a-z-]+)`", row[2]):

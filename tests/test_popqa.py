@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from empirical.__main__ import main  # noqa: E402
-from empirical.popqa import is_correct, load_questions, wrap_tokenizer  # noqa: E402
-from empirical.tokenizer import load_tokenizer  # noqa: E402
+from empirical.model.popqa import is_correct, load_questions, wrap_tokenizer  # noqa: E402
+from empirical.text.tokenizer import load_tokenizer  # noqa: E402
 
 PROMPTS = [
     "Q: In what town was Maren Tessaly born? A:", "Q: Who was the captain of the Grey Heron? A:",

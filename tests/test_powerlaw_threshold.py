@@ -10,7 +10,7 @@ from analysis.paper import PAPER_REFERENCE
 from analysis.powerlaw import threshold_frequencies, threshold_points
 from capacity.fit import fit_power_law_slope
 from empirical.results import flatten_row
-from empirical.train import train
+from empirical.train.loop import train
 from figures.empirical_powerlaw import threshold_frequency_vs_size
 
 GROUPS = 4

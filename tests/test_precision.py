@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from empirical.config import OptimConfig
-from empirical.kernels import _RotaryTables, _SplitHeads, compute_dtype, head_loss
-from empirical.model import GPTNeoX, per_model_loss, training_flops_per_token
-from empirical.optim import StackedAdamW
-from empirical.presets import ModelConfig, get_preset
+from empirical.model.kernels import _RotaryTables, _SplitHeads, compute_dtype, head_loss
+from empirical.model.gptneox import GPTNeoX, per_model_loss, training_flops_per_token
+from empirical.train.optim import StackedAdamW
+from empirical.model.presets import ModelConfig, get_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(n_layer=2, d_model=32, n_head=2, vocab_size=97, max_seq_len=64)

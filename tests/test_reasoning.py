@@ -22,7 +22,7 @@ def test_task_sizes_are_validated():
 
 
 def test_reasoning_eval_counts_1000_fresh_questions():
-    from empirical.pipeline import build_run_data
+    from empirical.text.pipeline import build_run_data
 
     config = TrainConfig(model="tiny-50k", data=DataConfig(knowledge="slope:9", mixing_ratio=0.3, tokenizer="bpe-2048",
                                                            seq_len=192),
@@ -139,7 +139,7 @@ def test_crossing_ratio_bounds():
 
 
 def test_the_sweeps_hold_what_the_figures_need():
-    from empirical.sweeps import REPRODUCTIONS, SWEEPS
+    from empirical.sweeps.named import REPRODUCTIONS, SWEEPS
 
     sweep = SWEEPS["reasoning"]("cpu")
     configs = [r.config for r in sweep.runs]

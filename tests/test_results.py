@@ -24,7 +24,7 @@ SWEEP_KEYS = {"sweep": "test", "role": "main", "group_size": 2}
 @pytest.fixture(scope="module")
 def real_rows(tiny, one_thread_module):
     """Rows of two real runs trained together for a few steps (the shared tiny run, tests/conftest.py)."""
-    from empirical.train import train_group
+    from empirical.train.loop import train_group
 
     runs = train_group([tiny(0.2, seed=1, steps=4), tiny(0.8, seed=2, steps=4)], progress=False)
     return [[{**row, **SWEEP_KEYS} for row in rows] for rows in runs]

@@ -14,10 +14,10 @@ import pytest
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from empirical.results import read_rows
-from empirical.runner import checkpoint_step, pack, run_sweep
-from empirical.sweep import Run, Sweep, exposure_matched, grid, horizon
-from empirical.sweeps import SWEEPS, resolve_sweep
-from empirical.train import train
+from empirical.sweeps.runner import checkpoint_step, pack, run_sweep
+from empirical.sweeps.spec import Run, Sweep, exposure_matched, grid, horizon
+from empirical.sweeps.named import SWEEPS, resolve_sweep
+from empirical.train.loop import train
 
 TIMING = {"wall_time_s", "host", "schema"}
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def test_packing_groups_compatible_runs_in_even_chunks(tiny):
 
 
 def test_every_ratio_sweep_keeps_its_controls_and_horizons():
-    from empirical.sweeps import REPRODUCTIONS
+    from empirical.sweeps.named import REPRODUCTIONS
 
     reproductions = {s.name: s for preset in ("quick", "full") for s in REPRODUCTIONS[preset]()}
     for sweep in [SWEEPS["ratio"]("cpu"), SWEEPS["ratio"]("gpu"), reproductions["quick-ratio"], reproductions["full-ratio"]]:
@@ -80,7 +80,7 @@ def test_every_ratio_sweep_keeps_its_controls_and_horizons():
 
 
 def test_the_full_preset_holds_what_its_targets_need():
-    from empirical.sweeps import REPRODUCTIONS
+    from empirical.sweeps.named import REPRODUCTIONS
 
     runs = {r.run_id: r for s in REPRODUCTIONS["full"]() for r in s.runs}.values()
     synbio = [r for r in runs if r.config.data.knowledge == "synbio" and r.config.data.subsample_rho == 1.0

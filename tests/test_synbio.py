@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from empirical.synbio import ATTRIBUTES, MONTHS, TEMPLATES, Domains, SynBio, SynBioConfig, load_list
+from empirical.knowledge.synbio import ATTRIBUTES, MONTHS, TEMPLATES, Domains, SynBio, SynBioConfig, load_list
 
 EOT = "<|endoftext|>"
 
@@ -301,7 +301,8 @@ def test_months_are_rendered_in_full():
 
 
 def test_make_knowledge_builds_each_kind(tokenizer):
-    from empirical.knowledge import KnowledgeSource, make_knowledge
+    from empirical.knowledge.base import KnowledgeSource
+    from empirical.knowledge.registry import make_knowledge
     power = make_knowledge("synbio-powerlaw", tokenizer, people=200, powerlaw_groups=20)
     assert isinstance(power, KnowledgeSource) and power.config.powerlaw_groups == 20
     plain = make_knowledge("synbio", tokenizer, people=200, subsample_rho=0.5, ckm_tau=0.1)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from empirical.tasks import MAX_TEMPLATES, SLOPE_TEMPLATES, MaxTask, SlopeTask, make_task, reduced_slope
+from empirical.knowledge.tasks import MAX_TEMPLATES, SLOPE_TEMPLATES, MaxTask, SlopeTask, make_task, reduced_slope
 
 EOT = "<|endoftext|>"
 

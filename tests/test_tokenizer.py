@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from empirical.corpus import default_corpus
-from empirical.tokenizer import (
+from empirical.text.corpus import default_corpus
+from empirical.text.tokenizer import (
     PYTHIA_TOKENIZER_PATH, describe, load_tokenizer, pythia_tokenizer, tokenizer_from_file, train_bpe,
 )
 
@@ -77,7 +77,7 @@ def test_bpe_training_is_deterministic_across_processes(bpe):
     fresh = train_bpe(512, use_cache=False, **SMALL)
     assert fresh.tokenizer.to_str() == bpe.tokenizer.to_str()
     # Another process (another hash seed, threads on) gives the same merges.
-    code = ("from empirical.tokenizer import train_bpe; "
+    code = ("from empirical.text.tokenizer import train_bpe; "
             "print(train_bpe(512, corpus='default:moby_dick', max_characters=300_000, use_cache=False).info.identity)")
     env = {**os.environ, "PYTHONHASHSEED": "123", "RAYON_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
@@ -120,7 +120,7 @@ def test_describe_requires_end_of_text():
 
 
 def test_hub_tokenizer_offline_gives_a_clear_error():
-    code = ("from empirical.tokenizer import tokenizer_from_hub\n"
+    code = ("from empirical.text.tokenizer import tokenizer_from_hub\n"
             "try:\n    tokenizer_from_hub('EleutherAI/pythia-70m')\n"
             "except ValueError as exc:\n    print(exc)\n")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # no network calls, no retries: fails at once

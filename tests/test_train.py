@@ -4,7 +4,7 @@ import torch
 
 from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig, TrainConfig
 from empirical.__main__ import main
-from empirical.train import CHECKPOINT, train, train_group
+from empirical.train.loop import CHECKPOINT, train, train_group
 
 TIMING = {"wall_time_s"}
 
@@ -81,8 +81,8 @@ def test_group_members_must_share_the_architecture(tiny):
 
 
 def test_the_runner_packs_by_the_rule_the_trainer_enforces(tiny):
-    from empirical.runner import group_key
-    from empirical.train import check_group
+    from empirical.sweeps.runner import group_key
+    from empirical.train.loop import check_group
 
     base = tiny()
     together = base.replace(seed=base.seed + 1, **{"optim.lr": base.optim.lr * 2, "data.mixing_ratio": 0.5})

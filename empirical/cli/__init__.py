@@ -1,0 +1,1 @@
+"""The subcommands of ``python -m empirical``, one module each (``empirical/__main__.py`` dispatches)."""

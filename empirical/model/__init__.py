@@ -1,0 +1,1 @@
+"""The model: K-stacked GPT-NeoX (gptneox), its fused kernels and bf16 policy, size presets, greedy decoding, Hugging Face interoperability, and evaluation of any local causal LM on a question file (popqa)."""
