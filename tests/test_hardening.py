@@ -20,8 +20,8 @@ from empirical.config import DataConfig, EvalConfig, OptimConfig, ScheduleConfig
 from empirical.train.divergence import DivergedError, DivergenceWatch, divergence_limit
 from empirical.train.provenance import commit_of, git_commit
 from empirical.results import SCHEMA, append_rows, read_rows
-from empirical.sweeps.runner import (Task, _record_failure, checkpoint_step, lock_dir, ray_environment, ray_init_kwargs,
-                              run_sweep)
+from empirical.sweeps.pool import ray_environment, ray_init_kwargs
+from empirical.sweeps.runner import Task, _record_failure, checkpoint_step, lock_dir, run_sweep
 from empirical.sweeps.spec import Run, Sweep
 from empirical.train.loop import train, train_group
 
