@@ -94,7 +94,14 @@ def _predict(args, out: Path) -> int:
     from empirical.cli import adaptive as adaptive_cli
     from empirical.sweeps.named import predict, predict_knowledge_share
 
-    outcome = adaptive_cli.run(predict(args.precision), out, args.results or out / "results.jsonl",
+    searches = predict(args.precision)
+    if args.searches:
+        names = [s.name for s in searches]
+        unknown = [n for n in args.searches if n not in names]
+        if unknown:
+            fail("--searches", unknown[0], f"one of {', '.join(names)}")
+        searches = [s for s in searches if s.name in args.searches]
+    outcome = adaptive_cli.run(searches, out, args.results or out / "results.jsonl",
                                work_dir=args.work_dir or out / "runs", workers=args.workers, device=args.device,
                                progress=not args.no_progress, dry=args.dry_run, name="predict",
                                knowledge_share=predict_knowledge_share())
@@ -118,6 +125,8 @@ def _check_args(args) -> None:
             flag, value = given[0]
             conflict(flag, None if value is True else str(value), "--preset theory", "the theory preset trains and "
                      "reads no runs")
+    elif args.searches and args.preset != "predict":
+        fail("--searches", args.searches[0], f"applies to --preset predict only, not --preset {args.preset}")
     elif args.tokens_per_person is not None:
         fail("--tokens-per-person", f"{args.tokens_per_person:g}",
              f"applies to --preset theory only (this preset measures it), not --preset {args.preset}")
@@ -152,6 +161,9 @@ def build_parser() -> Parser:
         help="capacity in bits per parameter, in (0, 64] (default 2)")
     add("--no-progress", action="store_true", help="no progress bars")
     add("--dry-run", action="store_true", help="predict preset: print the plan and its cost, train nothing")
+    add("--searches", nargs="+", metavar="NAME", default=None,
+        help="predict preset: run only these searches (e.g. tiny-50k@1T0 small-200k@4T0; --dry-run lists them), "
+        "so that cheap searches need not wait in waves for costly ones")
     add("--precision", choices=("fp32", "bf16"), default="fp32", help="predict preset: training precision")
     add("--json", action="store_true", help="print the report's numbers (report.json; predict: the study's outcome) "
         "as one strict JSON object instead of a summary")

@@ -2,6 +2,7 @@
 training) converges within its stopping rule; a restart from a partial table replans the same runs;
 waves take phases in order; and a tiny real search runs through the sweep runner and resumes."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -176,3 +177,19 @@ def test_the_predict_study_meets_its_design_and_plans_stable_run_ids(tmp_path):
     append_rows(table, Curve(0.3).rows(finished))
     again = [[r.run_id for r in plan_wave(searches, final_results(table), critical_ratio, 2, 2)[1]] for _ in range(2)]
     assert again[0] == again[1] == [rid for rid in plans[0] if rid not in {r.run_id for r in finished}]
+
+
+def test_predict_preset_runs_only_the_named_searches(tmp_path, capsys):
+    """--searches: the plan holds those searches alone (costs come from the committed table's finished runs)."""
+    import shutil
+
+    import paper_repro
+
+    table = tmp_path / "results.jsonl"
+    shutil.copy(Path(__file__).parents[1] / "docs" / "predict" / "results.jsonl", table)
+    assert paper_repro.main(["--preset", "predict", "--dry-run", "--results", str(table), "--out", str(tmp_path / "o"),
+                             "--searches", "small-500k@1T0", "small-200k@4T0"]) == 0
+    plan = capsys.readouterr().out
+    rows = [line.split()[0] for line in plan.splitlines() if "@" in line.split(" ", 1)[0]]
+    assert sorted(rows) == ["small-200k@4T0", "small-500k@1T0"]
+    assert "small-500k@1T0" in plan and "converged" in plan

@@ -151,6 +151,9 @@ CASES = [
     ("repro-tokens-per-person", "paper_repro", ["--tokens-per-person", "50"], ["--tokens-per-person 50", "--preset theory only"]),
     ("repro-device", "paper_repro", ["--device", "bogus"], ["--device bogus", "cpu, cuda"]),
     ("repro-workers", "paper_repro", ["--workers", "0"], ["--workers 0", "[1, 1024]"]),
+    ("repro-searches-preset", "paper_repro", ["--searches", "tiny-50k@1T0"], ["--searches tiny-50k@1T0", "--preset predict only"]),
+    ("repro-searches-unknown", "paper_repro", ["--preset", "predict", "--dry-run", "--searches", "tiny-50k@1T0", "huge@1T0", "--out", "{d}/out"],
+     ["--searches huge@1T0", "one of tiny-50k@1T0, tiny-100k@1T0"]),
     ("repro-bits", "paper_repro", ["--bits-per-param", "-1"], ["--bits-per-param -1", "(0, 64]"]),
     ("repro-only", "paper_repro", ["--only", "nofig"], ["--only nofig", "accuracy_vs_ratio"]),
 ]
