@@ -74,7 +74,19 @@ def _final_rows(lines: Iterable[str], source: str) -> list[dict]:
         # The first row of a repeated step wins (a resumed run may append its last steps again).
         if kept is None or step > (kept.get("step") or 0):
             last[row["run_id"]] = row
-    return list(last.values())
+    return [row for row in last.values() if _finished(row)]
+
+
+def _finished(row: dict) -> bool:
+    """Whether a run's last row is its final one: a run still training (or killed) has rows from its
+    stable phase only, which are not comparable with final rows (a WSD cooldown can move accuracy from
+    21% to 99%). Rows without their config (tables from elsewhere) are taken as final."""
+    config = row.get("config")
+    try:
+        steps = int(config["tokens"]) // (int(config["batch_size"]) * int(config["data"]["seq_len"]))
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        return True
+    return int(row.get("step") or 0) >= steps
 
 
 def runs_from_rows(rows: Iterable[dict]) -> list[RunRecord]:

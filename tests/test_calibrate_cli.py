@@ -77,3 +77,21 @@ def test_knowledge_flags_conflict_with_a_calibration(results, tmp_path, capsys):
     for extra in (["--people", "10"], ["--bits-per-param", "3"], ["--params-kind", "total"]):
         assert main(["predict", "--params", "1e5", "--calibration", str(out), *extra]) == 2
         assert f"{extra[0]} " in (err := capsys.readouterr().err) and "cannot be combined with --calibration" in err
+
+
+def test_a_run_still_training_is_not_read_as_a_final_run_at_a_smaller_budget(tmp_path):
+    """The last row of an unfinished run (its config asks for more steps) stays out of every fit; a
+    finished run's final row and rows without a config are kept."""
+    from capacity.calibration import load_runs
+
+    config = {"tokens": 3072 * 900, "batch_size": 16, "data": {"seq_len": 192}}
+    base = {"knowledge": "synbio", "model": "small-200k", "params_nonembedding": 200064, "mixing_ratio": 0.3,
+            "accuracy": 0.2, "items_evaluated": 640, "people_evaluated": 128, "people": 128, "seed": 0}
+    rows = [dict(base, run_id="done", step=449, tokens=3072 * 449, config=config),
+            dict(base, run_id="done", step=900, tokens=3072 * 900, config=config),
+            dict(base, run_id="running", step=449, tokens=3072 * 449, config=config),
+            dict(base, run_id="elsewhere", step=7, tokens=1000)]
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runs = {r.run_id: r.tokens for r in load_runs(path)}
+    assert runs == {"done": 3072 * 900, "elsewhere": 1000}
