@@ -15,6 +15,11 @@ early when ``--budget-s`` is spent:
    ``training_flops_per_token`` / peak, against the measured peak and the data-sheet one.
 4. ``stacking``: tiny models K = 8 at once against one model, eager and compiled: the speed-up
    of stacking at the sweeps' small batches.
+5. ``sweep``: what the budget leaves goes to the largest pending sweep, the threshold-prediction study
+   (``paper_repro.py --preset predict --device cuda``), resumed from a copy of its committed table
+   (``--sweep-table``) and stopped when the budget is spent; the rows it added (finished runs and the
+   evaluations of unfinished ones) are written alone to OUT/sweep_new_rows.jsonl, to be appended to
+   the committed table (no run there has them: the study skips finished runs).
 
 ``--cpu-smoke`` swaps in tiny sizes, short sequences and one or two steps, and compiles with
 the "eager" backend (the dynamo path without code generation), so the test suite checks every
@@ -27,6 +32,9 @@ import contextlib
 import json
 import os
 import platform
+import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -171,6 +179,48 @@ def stacking(check: Check) -> dict:
     return out
 
 
+def _rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def sweep(check: Check, out: Path, table: Path | None, workers: int) -> dict:
+    """Train the largest pending sweep until the budget is spent (a subprocess, stopped with its group);
+    write the rows it added to OUT/sweep_new_rows.jsonl. CPU smoke: the three-run ``smoke`` sweep."""
+    remaining = check.budget_s - (time.perf_counter() - check.started)
+    with tempfile.TemporaryDirectory() as work:
+        results = Path(work) / "results.jsonl"
+        if table is not None and table.is_file():
+            shutil.copyfile(table, results)
+        before = {(r.get("run_id"), r.get("step")) for r in _rows(results)}
+        if check.cpu_smoke:
+            command = [sys.executable, "-m", "empirical", "sweep", "smoke", "--device", "cpu", "--workers", "1"]
+        else:
+            command = [sys.executable, "paper_repro.py", "--preset", "predict", "--device", str(check.device),
+                       "--workers", str(workers), "--out", str(Path(work) / "study")]
+        command += ["--results", str(results), "--work-dir", str(Path(work) / "runs"), "--no-progress"]
+        process = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+        try:
+            status = f"exit {process.wait(timeout=max(remaining, 1.0))}"
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            status = "stopped when the budget was spent"
+        added = [r for r in _rows(results) if (r.get("run_id"), r.get("step")) not in before]
+    new_rows = out / "sweep_new_rows.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    new_rows.write_text("".join(json.dumps(r) + "\n" for r in added))
+    finished = sorted({r["run_id"] for r in added if r.get("config") and r["step"] == r["config"]["tokens"]
+                       // (r["config"]["batch_size"] * r["config"]["data"]["seq_len"])})
+    return {"command": " ".join(command[1:]), "seconds_given": round(remaining, 1), "outcome": status,
+            "rows_added": len(added), "runs_finished": finished, "rows_file": new_rows.name}
+
+
 def markdown(results: dict, meta: dict) -> str:
     def num(x, fmt):
         return "n/a" if x is None else format(x, fmt)
@@ -201,6 +251,12 @@ def markdown(results: dict, meta: dict) -> str:
                   "| preset | compiled | one model tokens/s | stack tokens/s | speed-up |", "|---|---|---|---|---|"]
         lines += [f"| {r['preset']} | {r['compiled']} | {r['solo_tokens_per_s']:,.0f} | {r['stack_tokens_per_s']:,.0f} | "
                   f"{r['speedup']:.2f}x |" for r in k["rows"]]
+    w = results.get("sweep", {})
+    if w.get("status") == "ok":
+        lines += ["", "## The rest of the budget on the largest pending sweep", "",
+                  f"`{w['command']}` for {w['seconds_given']} s: {w['outcome']}; {w['rows_added']} rows added, "
+                  f"{len(w['runs_finished'])} runs finished ({', '.join(w['runs_finished']) or 'none'}); the rows are "
+                  f"in {w['rows_file']}, to append to the study's table."]
     return "\n".join(lines) + "\n"
 
 
@@ -208,10 +264,16 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny sizes on the CPU, seconds (for the test suite)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gpu", help="folder for the .md and .json")
-    parser.add_argument("--budget-s", type=float, default=480.0, help="start no step after this many seconds")
+    parser.add_argument("--budget-s", type=float, default=480.0,
+                        help="start no step after this many seconds; the sweep step ends there")
+    parser.add_argument("--sweep-table", type=Path, default=ROOT / "docs" / "predict" / "results.jsonl",
+                        help="the study's committed table, copied and resumed by the sweep step")
+    parser.add_argument("--sweep-workers", type=int, default=4, help="runs trained at once by the sweep step")
     args = parser.parse_args(argv)
     if args.budget_s <= 0:
         parser.error(f"--budget-s must be > 0, got {args.budget_s}")
+    if not 1 <= args.sweep_workers <= 64:
+        parser.error(f"--sweep-workers must be in [1, 64], got {args.sweep_workers}")
     if args.cpu_smoke:
         device = torch.device("cpu")
         torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -231,6 +293,7 @@ def main(argv=None) -> int:
     check.run("matmul_peak", lambda: matmul_peak(check))
     check.run("throughput", lambda: throughput(check, check.results["matmul_peak"]))
     check.run("stacking", lambda: stacking(check))
+    check.run("sweep", lambda: sweep(check, args.out, None if args.cpu_smoke else args.sweep_table, args.sweep_workers))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "cpu_smoke" if args.cpu_smoke else "gpu_check"
     (args.out / f"{stem}.json").write_text(json.dumps({"meta": meta, "results": check.results}, indent=2) + "\n")

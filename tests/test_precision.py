@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,9 +167,29 @@ def test_gpu_check_cpu_mode_runs_every_step(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads((tmp_path / "cpu_smoke.json").read_text())
     assert {name: r["status"] for name, r in report["results"].items()} == {
-        "smoke": "ok", "matmul_peak": "ok", "throughput": "ok", "stacking": "ok"}
+        "smoke": "ok", "matmul_peak": "ok", "throughput": "ok", "stacking": "ok", "sweep": "ok"}
+    swept = report["results"]["sweep"]
+    added = [json.loads(line) for line in (tmp_path / "sweep_new_rows.jsonl").read_text().splitlines()]
+    assert swept["outcome"] == "exit 0" and swept["rows_added"] == len(added) > 0
+    assert len(swept["runs_finished"]) == 3 and {r["run_id"] for r in added} == set(swept["runs_finished"])
     assert report["results"]["smoke"]["rows"] >= 1 and report["results"]["smoke"]["precision"] == "bf16"
     assert {(r["preset"], r["compiled"]) for r in report["results"]["throughput"]["rows"]} == {
         ("tiny-50k", False), ("tiny-50k", True)}
     text = (tmp_path / "cpu_smoke.md").read_text()
     assert "bf16 training throughput" in text and "stacked models against one" in text
+
+
+@pytest.mark.slow
+def test_gpu_check_sweep_step_stops_its_sweep_when_the_budget_is_spent(tmp_path):
+    """The sweep step kills its subprocess group at the budget and still writes what was added (nothing here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    check = gpu_check.Check(torch.device("cpu"), cpu_smoke=True, budget_s=1.5)
+    started = time.perf_counter()
+    out = gpu_check.sweep(check, tmp_path, None, 1)
+    assert out["outcome"] == "stopped when the budget was spent" and out["rows_added"] == 0
+    assert time.perf_counter() - started < 30
+    assert (tmp_path / "sweep_new_rows.jsonl").read_text() == ""
