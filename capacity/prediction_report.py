@@ -94,14 +94,20 @@ def verdict(report: dict) -> str:
            and r["axis"] == "size" and r["ratio"] is not None]
     if not ext:
         return f"The rule picks {picked}, but no size extrapolation could be scored on these runs."
-    r = ext[0]
+    ext.sort(key=lambda r: (r["params"], r["tokens"]))
+    r = ext[-1]  # the largest size: the case the target is about
     factor, ratio = r["extrapolation_factor"], r["ratio"]
     within = max(ratio, 1 / ratio) <= TARGET
     text = (f"The rule picks **{r['picked']}** from the calibration sizes alone. Fitted on {', '.join(r['fitted_on'])}, it "
-            f"predicts {r['held_out']} ({factor:.2f}x beyond the largest calibrated size) at r_c = {r['predicted']:.3f} "
-            f"[{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] against {r['measured']:.3f} measured: ratio {ratio:.3f}, "
-            f"{'within' if within else 'outside'} the {TARGET}x target, interval "
+            f"predicts {r['held_out']} at {r['tokens']:,.0f} tokens ({factor:.2f}x beyond the largest calibrated size) "
+            f"at r_c = {r['predicted']:.3f} [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] against {r['measured']:.3f} "
+            f"measured: ratio {ratio:.3f}, {'within' if within else 'outside'} the {TARGET}x target, interval "
             f"{'covers' if r['covered'] else 'misses'} the measurement.")
+    others = [x for x in ext[:-1]]
+    if others:
+        text += " The other size extrapolations: " + "; ".join(
+            f"{x['held_out']} at {x['tokens']:,.0f} tokens ({x['extrapolation_factor']:.2f}x, {x['picked']}) "
+            f"{x['predicted']:.3f} against {x['measured']:.3f}, ratio {x['ratio']:.3f}" for x in others) + "."
     if factor < 2.0:
         text += (f" This extrapolation is only {factor:.2f}x, short of the 2x the target asks for: the runs do not yet "
                  f"test the predictor over the range a user would need.")

@@ -4,7 +4,9 @@ Modes (each fit sees only the runs its mode leaves in; the held-out runs never r
 
 * ``leave-one-out``: for each model size with a measured r_c, fit on every run of the other sizes
   (all budgets) and predict the held-out size at each budget where its r_c is measured;
-* ``extrapolate`` (axis "size"): fit on the sizes below the largest size with a measured r_c, predict it;
+* ``extrapolate`` (axis "size"): for every size with a measured r_c and at least two measured sizes at or
+  below half of it, fit on those sizes alone and predict it (so each case extrapolates >= 2x, the range
+  a user needs); where no size has two such, fit on every size below the largest and predict the largest;
 * ``extrapolate`` (axis "budget"): fit on the runs below the largest budget with a measured r_c,
   predict that budget.
 
@@ -30,6 +32,7 @@ from capacity.calibration import MeasuredCritical, RunRecord, measure_critical_r
 from capacity.predictors import FORMULAS, PREDICTORS, Fitted, knowledge_frequency
 from capacity.units import PAPER_FINEWEB_EDU_LAW, synbio_bits_per_person
 
+EXTRAPOLATION = 2.0  # the size-extrapolation folds fit on sizes at most 1/EXTRAPOLATION of the held-out one
 AUTO_FALLBACK = ("odds-power-law", "logistic", "theory-bpp", "theory-budget", "theory")
 
 
@@ -139,11 +142,16 @@ def folds(runs: Sequence[RunRecord], measured: Sequence[MeasuredCritical]):
     for model in sorted({m.model for m in found}, key=lambda name: min(m.params for m in found if m.model == name)):
         yield "leave-one-out", "size", [r for r in runs if r.model != model], [m for m in found if m.model == model]
     if found:
-        largest = max(m.params for m in found)
-        targets = [m for m in found if m.params == largest]
-        train = [r for r in runs if r.params < largest]
-        if train:
-            yield "extrapolate", "size", train, targets
+        sizes = sorted({m.params for m in found})
+        # Each size with >= 2 measured sizes at or below half of it: fit on those alone (>= 2x extrapolation).
+        far = [M for M in sizes if len({m.params for m in found if m.params <= M / EXTRAPOLATION}) >= 2]
+        for M in far:
+            yield "extrapolate", "size", [r for r in runs if r.params <= M / EXTRAPOLATION], [m for m in found
+                                                                                              if m.params == M]
+        if not far:  # the largest size from every smaller one, however close
+            train = [r for r in runs if r.params < sizes[-1]]
+            if train:
+                yield "extrapolate", "size", train, [m for m in found if m.params == sizes[-1]]
         budget = max(m.tokens for m in found)
         train = [r for r in runs if r.tokens < budget]
         if train and budget > min(r.tokens for r in runs):
