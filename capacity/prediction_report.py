@@ -103,6 +103,18 @@ def verdict(report: dict) -> str:
             f"at r_c = {r['predicted']:.3f} [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] against {r['measured']:.3f} "
             f"measured: ratio {ratio:.3f}, {'within' if within else 'outside'} the {TARGET}x target, interval "
             f"{'covers' if r['covered'] else 'misses'} the measurement.")
+    same = [x for x in report["predictions"] if x["predictor"] != "auto" and (x["mode"], x["axis"]) == ("extrapolate", "size")
+            and (x["held_out"], x["tokens"]) == (r["held_out"], r["tokens"]) and x["ratio"] is not None]
+    good = [x for x in same if max(x["ratio"], 1 / x["ratio"]) <= TARGET and x["covered"]]
+    if good and not (within and r["covered"]):
+        text += (" Within the target with an interval that covers, on the same case: " + ", ".join(
+            f"{x['predictor']} ({x['predicted']:.3f}, ratio {x['ratio']:.3f})" for x in good) + "; the rule, which sees "
+            "the calibration sizes alone, did not pick it.")
+        if any(x["predictor"].startswith("theory") for x in good) and len(r["fitted_on"]) < 4:
+            text += (" With fewer than four calibration sizes each inner fold has fewer than three, too few for the "
+                     "theory family's web-loss law, so the rule cannot score that family.")
+    elif not good:
+        text += f" No predictor is within the {TARGET}x target with a covering interval on this case."
     others = [x for x in ext[:-1]]
     if others:
         text += " The other size extrapolations: " + "; ".join(
@@ -114,10 +126,12 @@ def verdict(report: dict) -> str:
     budget = [x for x in report["predictions"] if x["predictor"] == "auto" and x["axis"] == "budget"
               and x["ratio"] is not None]
     if budget:
-        b = budget[0]
-        text += (f" Predicting a {b['extrapolation_factor']:.2g}x larger budget ({b['held_out']} at {b['tokens']:,.0f} "
-                 f"tokens) from one budget it gives {b['predicted']:.3f} against {b['measured']:.3f} "
-                 f"(ratio {b['ratio']:.3f}): with a single calibration budget no predictor can see r_c fall with training.")
+        calibration = sorted({m["tokens"] for m in report["critical_ratios"] if m["tokens"] < budget[0]["tokens"]})
+        text += " Predicting a larger budget from the smaller ones: " + "; ".join(
+            f"{b['held_out']} at {b['tokens']:,.0f} tokens ({b['extrapolation_factor']:.2g}x) {b['predicted']:.3f} "
+            f"against {b['measured']:.3f} (ratio {b['ratio']:.3f})" for b in budget) + "."
+        if len(calibration) == 1:
+            text += " With a single calibration budget no predictor can see r_c move with training."
     return text
 
 
