@@ -94,13 +94,7 @@ def _predict(args, out: Path) -> int:
     from empirical.cli import adaptive as adaptive_cli
     from empirical.sweeps.named import predict, predict_knowledge_share
 
-    searches = predict(args.precision)
-    if args.searches:
-        names = [s.name for s in searches]
-        unknown = [n for n in args.searches if n not in names]
-        if unknown:
-            fail("--searches", unknown[0], f"one of {', '.join(names)}")
-        searches = [s for s in searches if s.name in args.searches]
+    searches = [s for s in predict(args.precision) if not args.searches or s.name in args.searches]
     outcome = adaptive_cli.run(searches, out, args.results or out / "results.jsonl",
                                work_dir=args.work_dir or out / "runs", workers=args.workers, device=args.device,
                                progress=not args.no_progress, dry=args.dry_run, name="predict",
@@ -116,7 +110,16 @@ def _device(text: str) -> str:
 
 
 def _check_args(args) -> None:
-    """Refuse flags the chosen preset would ignore."""
+    """Refuse flags the chosen preset would ignore, and search names the predict preset does not have."""
+    if args.searches and args.preset != "predict":
+        fail("--searches", args.searches[0], f"applies to --preset predict only, not --preset {args.preset}")
+    if args.searches:
+        from empirical.sweeps.named import predict
+
+        names = [s.name for s in predict()]
+        unknown = [n for n in args.searches if n not in names]
+        if unknown:
+            fail("--searches", unknown[0], f"one of {', '.join(names)}")
     if args.preset == "theory":
         given = [(flag, value) for flag, value in (("--only", args.only), ("--no-train", args.no_train or None),
                                                    ("--results", args.results), ("--work-dir", args.work_dir))
@@ -125,8 +128,6 @@ def _check_args(args) -> None:
             flag, value = given[0]
             conflict(flag, None if value is True else str(value), "--preset theory", "the theory preset trains and "
                      "reads no runs")
-    elif args.searches and args.preset != "predict":
-        fail("--searches", args.searches[0], f"applies to --preset predict only, not --preset {args.preset}")
     elif args.tokens_per_person is not None:
         fail("--tokens-per-person", f"{args.tokens_per_person:g}",
              f"applies to --preset theory only (this preset measures it), not --preset {args.preset}")

@@ -17,9 +17,9 @@ early when ``--budget-s`` is spent:
    of stacking at the sweeps' small batches.
 5. ``sweep``: what the budget leaves goes to the largest pending sweep, the threshold-prediction study
    (``paper_repro.py --preset predict --device cuda``), resumed from a copy of its committed table
-   (``--sweep-table``) and stopped when the budget is spent; the rows it added (finished runs and the
-   evaluations of unfinished ones) are written alone to OUT/sweep_new_rows.jsonl, to be appended to
-   the committed table (no run there has them: the study skips finished runs).
+   (``--sweep-table``) and stopped when the budget is spent; the rows of the runs it finished are
+   written alone to OUT/sweep_new_rows.jsonl, to be appended to the committed table (no run there has
+   them: the study skips finished runs). Runs cut off at the budget are dropped, not half-written.
 
 ``--cpu-smoke`` swaps in tiny sizes, short sequences and one or two steps, and compiles with
 the "eager" backend (the dynamo path without code generation), so the test suite checks every
@@ -212,13 +212,17 @@ def sweep(check: Check, out: Path, table: Path | None, workers: int) -> dict:
                 process.wait()
             status = "stopped when the budget was spent"
         added = [r for r in _rows(results) if (r.get("run_id"), r.get("step")) not in before]
-    new_rows = out / "sweep_new_rows.jsonl"
-    out.mkdir(parents=True, exist_ok=True)
-    new_rows.write_text("".join(json.dumps(r) + "\n" for r in added))
+    # Only runs that finished here: an unfinished run's checkpoint is gone with this machine, so its
+    # rows would shadow (first row of a step wins) those of the run that trains it again elsewhere.
     finished = sorted({r["run_id"] for r in added if r.get("config") and r["step"] == r["config"]["tokens"]
                        // (r["config"]["batch_size"] * r["config"]["data"]["seq_len"])})
+    kept = [r for r in added if r["run_id"] in finished]
+    new_rows = out / "sweep_new_rows.jsonl"
+    out.mkdir(parents=True, exist_ok=True)
+    new_rows.write_text("".join(json.dumps(r) + "\n" for r in kept))
     return {"command": " ".join(command[1:]), "seconds_given": round(remaining, 1), "outcome": status,
-            "rows_added": len(added), "runs_finished": finished, "rows_file": new_rows.name}
+            "rows_added": len(kept), "rows_of_unfinished_runs_dropped": len(added) - len(kept),
+            "runs_finished": finished, "rows_file": new_rows.name}
 
 
 def markdown(results: dict, meta: dict) -> str:
@@ -254,8 +258,8 @@ def markdown(results: dict, meta: dict) -> str:
     w = results.get("sweep", {})
     if w.get("status") == "ok":
         lines += ["", "## The rest of the budget on the largest pending sweep", "",
-                  f"`{w['command']}` for {w['seconds_given']} s: {w['outcome']}; {w['rows_added']} rows added, "
-                  f"{len(w['runs_finished'])} runs finished ({', '.join(w['runs_finished']) or 'none'}); the rows are "
+                  f"`{w['command']}` for {w['seconds_given']} s: {w['outcome']}; {w['rows_added']} rows kept, "
+                  f"{w['rows_of_unfinished_runs_dropped']} of unfinished runs dropped, {len(w['runs_finished'])} runs finished ({', '.join(w['runs_finished']) or 'none'}); the rows are "
                   f"in {w['rows_file']}, to append to the study's table."]
     return "\n".join(lines) + "\n"
 

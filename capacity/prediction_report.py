@@ -87,42 +87,54 @@ def _f(x, fmt="{:.3f}") -> str:
     return "n/a" if x is None else fmt.format(x)
 
 
-def verdict(report: dict) -> str:
-    """A plain verdict from the numbers: the picked predictor's size extrapolation against the target."""
-    picked = report["picked_predictor"]
-    ext = [r for r in report["predictions"] if r["predictor"] == "auto" and r["mode"] == "extrapolate"
-           and r["axis"] == "size" and r["ratio"] is not None]
-    if not ext:
-        return f"The rule picks {picked}, but no size extrapolation could be scored on these runs."
-    ext.sort(key=lambda r: (r["params"], r["tokens"]))
-    r = ext[-1]  # the largest size: the case the target is about
-    factor, ratio = r["extrapolation_factor"], r["ratio"]
-    within = max(ratio, 1 / ratio) <= TARGET
+def _off(ratio) -> float:
+    """How many times off a predicted/measured ratio is (infinite for none or zero)."""
+    return max(ratio, 1 / ratio) if ratio else math.inf
+
+
+def _judge(report: dict, r: dict) -> str:
+    """One size extrapolation of the rule's pick against the target, and which predictors reach it."""
+    if r["ratio"] is None:
+        return (f"For {r['held_out']} at {r['tokens']:,.0f} tokens the rule's predictor could not be scored "
+                f"({r.get('error') or 'no prediction'}).")
+    factor, ok = r["extrapolation_factor"], _off(r["ratio"]) <= TARGET and r["covered"]
     text = (f"The rule picks **{r['picked']}** from the calibration sizes alone. Fitted on {', '.join(r['fitted_on'])}, it "
             f"predicts {r['held_out']} at {r['tokens']:,.0f} tokens ({factor:.2f}x beyond the largest calibrated size) "
             f"at r_c = {r['predicted']:.3f} [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] against {r['measured']:.3f} "
-            f"measured: ratio {ratio:.3f}, {'within' if within else 'outside'} the {TARGET}x target, interval "
-            f"{'covers' if r['covered'] else 'misses'} the measurement.")
-    same = [x for x in report["predictions"] if x["predictor"] != "auto" and (x["mode"], x["axis"]) == ("extrapolate", "size")
-            and (x["held_out"], x["tokens"]) == (r["held_out"], r["tokens"]) and x["ratio"] is not None]
-    good = [x for x in same if max(x["ratio"], 1 / x["ratio"]) <= TARGET and x["covered"]]
-    if good and not (within and r["covered"]):
+            f"measured: ratio {r['ratio']:.3f}, {'within' if _off(r['ratio']) <= TARGET else 'outside'} the {TARGET}x "
+            f"target, interval {'covers' if r['covered'] else 'misses'} the measurement.")
+    good = [x for x in report["predictions"] if x["predictor"] != "auto" and (x["mode"], x["axis"]) == ("extrapolate", "size")
+            and (x["held_out"], x["tokens"]) == (r["held_out"], r["tokens"]) and _off(x["ratio"]) <= TARGET and x["covered"]]
+    if good and not ok:
         text += (" Within the target with an interval that covers, on the same case: " + ", ".join(
             f"{x['predictor']} ({x['predicted']:.3f}, ratio {x['ratio']:.3f})" for x in good) + "; the rule, which sees "
-            "the calibration sizes alone, did not pick it.")
+            f"the calibration sizes alone, did not pick {'it' if len(good) == 1 else 'them'}.")
         if any(x["predictor"].startswith("theory") for x in good) and len(r["fitted_on"]) < 4:
             text += (" With fewer than four calibration sizes each inner fold has fewer than three, too few for the "
                      "theory family's web-loss law, so the rule cannot score that family.")
-    elif not good:
+    elif not good and not ok:
         text += f" No predictor is within the {TARGET}x target with a covering interval on this case."
-    others = [x for x in ext[:-1]]
+    if factor < 2.0:
+        text += (f" This extrapolation is only {factor:.2f}x, short of the 2x the target asks for: the runs do not yet "
+                 f"test the predictor over the range a user would need.")
+    return text
+
+
+def verdict(report: dict) -> str:
+    """A plain verdict from the numbers: the picked predictor's extrapolation to the largest size (at
+    each budget where that size is measured) against the target, then the other cases."""
+    picked = report["picked_predictor"]
+    cases = sorted((r for r in report["predictions"] if r["predictor"] == "auto" and r["mode"] == "extrapolate"
+                    and r["axis"] == "size"), key=lambda r: (r["params"], r["tokens"]))
+    if not cases:
+        return f"The rule picks {picked}, but no size extrapolation could be made on these runs."
+    largest = cases[-1]["params"]
+    text = " ".join(_judge(report, r) for r in cases if r["params"] == largest)
+    others = [x for x in cases if x["params"] < largest and x["ratio"] is not None]
     if others:
         text += " The other size extrapolations: " + "; ".join(
             f"{x['held_out']} at {x['tokens']:,.0f} tokens ({x['extrapolation_factor']:.2f}x, {x['picked']}) "
             f"{x['predicted']:.3f} against {x['measured']:.3f}, ratio {x['ratio']:.3f}" for x in others) + "."
-    if factor < 2.0:
-        text += (f" This extrapolation is only {factor:.2f}x, short of the 2x the target asks for: the runs do not yet "
-                 f"test the predictor over the range a user would need.")
     budget = [x for x in report["predictions"] if x["predictor"] == "auto" and x["axis"] == "budget"
               and x["ratio"] is not None]
     if budget:

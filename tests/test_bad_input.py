@@ -152,6 +152,7 @@ CASES = [
     ("repro-device", "paper_repro", ["--device", "bogus"], ["--device bogus", "cpu, cuda"]),
     ("repro-workers", "paper_repro", ["--workers", "0"], ["--workers 0", "[1, 1024]"]),
     ("repro-searches-preset", "paper_repro", ["--searches", "tiny-50k@1T0"], ["--searches tiny-50k@1T0", "--preset predict only"]),
+    ("repro-searches-theory", "paper_repro", ["--preset", "theory", "--searches", "tiny-50k@1T0"], ["--searches tiny-50k@1T0", "not --preset theory"]),
     ("repro-searches-unknown", "paper_repro", ["--preset", "predict", "--dry-run", "--searches", "tiny-50k@1T0", "huge@1T0", "--out", "{d}/out"],
      ["--searches huge@1T0", "one of tiny-50k@1T0, tiny-100k@1T0"]),
     ("repro-bits", "paper_repro", ["--bits-per-param", "-1"], ["--bits-per-param -1", "(0, 64]"]),

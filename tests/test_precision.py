@@ -172,6 +172,15 @@ def test_gpu_check_cpu_mode_runs_every_step(tmp_path):
     added = [json.loads(line) for line in (tmp_path / "sweep_new_rows.jsonl").read_text().splitlines()]
     assert swept["outcome"] == "exit 0" and swept["rows_added"] == len(added) > 0
     assert len(swept["runs_finished"]) == 3 and {r["run_id"] for r in added} == set(swept["runs_finished"])
+    # Resumed from a table that has them, the sweep trains and adds nothing.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    again = gpu_check.sweep(gpu_check.Check(torch.device("cpu"), cpu_smoke=True, budget_s=300),
+                            tmp_path / "again", tmp_path / "sweep_new_rows.jsonl", 1)
+    assert again["outcome"] == "exit 0" and again["rows_added"] == 0 and again["runs_finished"] == []
     assert report["results"]["smoke"]["rows"] >= 1 and report["results"]["smoke"]["precision"] == "bf16"
     assert {(r["preset"], r["compiled"]) for r in report["results"]["throughput"]["rows"]} == {
         ("tiny-50k", False), ("tiny-50k", True)}
@@ -187,7 +196,7 @@ def test_gpu_check_sweep_step_stops_its_sweep_when_the_budget_is_spent(tmp_path)
     spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
     gpu_check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gpu_check)
-    check = gpu_check.Check(torch.device("cpu"), cpu_smoke=True, budget_s=1.5)
+    check = gpu_check.Check(torch.device("cpu"), cpu_smoke=True, budget_s=0.5)  # less than python + torch start
     started = time.perf_counter()
     out = gpu_check.sweep(check, tmp_path, None, 1)
     assert out["outcome"] == "stopped when the budget was spent" and out["rows_added"] == 0

@@ -37,7 +37,7 @@ def test_report_contract_and_every_size_extrapolation_reaches_at_least_2x(tmp_pa
     assert all(p["extrapolation_factor"] >= 2.0 and max(p["ratio"], 1 / p["ratio"]) < 1.01 for p in auto)
     assert report["picked_predictor"] == "odds-power-law"
     text = (tmp_path / "out" / "report.md").read_text()
-    assert f"predicts m991616 at 5,000,000 tokens (4.96x beyond the largest calibrated size)" in text
+    assert "predicts m991616 at 5,000,000 tokens (4.96x beyond the largest calibrated size)" in text
     assert f"within the {TARGET}x target, interval covers the measurement" in text
 
 
@@ -48,3 +48,36 @@ def test_without_two_sizes_below_half_the_largest_is_predicted_from_every_smalle
     auto = [p for p in report["predictions"] if p["predictor"] == "auto" and p["mode"] == "extrapolate"]
     assert [(p["held_out"], sorted(p["fitted_on"])) for p in auto] == [("m200000", ["m100000", "m150000"])]
     assert "only 1.33x, short of the 2x" in (tmp_path / "out" / "report.md").read_text()
+
+
+def _case(predictor, held_out, params, ratio, covered=True, tokens=1e6, picked=None, error=""):
+    measured = 0.3
+    return {"predictor": predictor, "mode": "extrapolate", "axis": "size", "held_out": held_out, "params": params,
+            "tokens": tokens, "fitted_on": ["a", "b", "c"], "measured": measured, "extrapolation_factor": 2.5,
+            "predicted": None if ratio is None else measured * ratio, "interval": None if ratio is None else [0.1, 0.5],
+            "ratio": ratio, "covered": None if ratio is None else covered, "picked": picked, "error": error}
+
+
+def test_verdict_judges_the_largest_size_even_when_it_could_not_be_scored():
+    from capacity.prediction_report import verdict
+
+    report = {"picked_predictor": "logistic", "critical_ratios": [], "predictions": [
+        _case("auto", "big", 1e6, None, error="the fit failed"), _case("auto", "mid", 5e5, 1.1, picked="logistic")]}
+    text = verdict(report)
+    assert text.startswith("For big at 1,000,000 tokens the rule's predictor could not be scored (the fit failed).")
+    assert "The other size extrapolations: mid" in text
+
+
+def test_verdict_names_the_predictors_that_reach_the_target_and_survives_a_zero_prediction():
+    from capacity.prediction_report import verdict
+
+    cases = [_case("auto", "big", 1e6, 0.7, covered=False, picked="logistic"), _case("logistic", "big", 1e6, 0.7, False),
+             _case("theory", "big", 1e6, 0.0, False), _case("theory-budget", "big", 1e6, 1.2),
+             _case("odds-power-law", "big", 1e6, 1.1)]
+    text = verdict({"picked_predictor": "logistic", "critical_ratios": [], "predictions": cases})
+    assert "outside the 1.25x target, interval misses" in text
+    assert "on the same case: theory-budget (0.360, ratio 1.200), odds-power-law (0.330, ratio 1.100); the rule" in text
+    assert "did not pick them. With fewer than four calibration sizes" in text
+    good = verdict({"picked_predictor": "x", "critical_ratios": [], "predictions": [
+        _case("auto", "big", 1e6, 1.1, picked="odds-power-law"), _case("theory", "big", 1e6, 0.0, False)]})
+    assert "within the 1.25x target, interval covers" in good and "No predictor" not in good
