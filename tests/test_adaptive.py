@@ -193,3 +193,32 @@ def test_predict_preset_runs_only_the_named_searches(tmp_path, capsys):
     rows = [line.split()[0] for line in plan.splitlines() if "@" in line.split(" ", 1)[0]]
     assert sorted(rows) == ["small-200k@4T0", "small-500k@1T0"]
     assert "small-500k@1T0" in plan and "converged" in plan
+
+
+@pytest.mark.slow
+def test_continuous_schedule_lets_a_cheap_search_finish_while_a_costly_one_trains(tmp_path, one_thread):
+    """Two workers: the cheap search's rounds follow one another on one worker while the costly
+    search's single K-stack trains on the other; resuming trains nothing."""
+    from empirical.results import read_rows
+
+    def tiny(steps, seed):
+        return TrainConfig(model="tiny-50k", data=DataConfig(people=8, seq_len=192), batch_size=4,
+                           tokens=4 * 192 * steps, optim=OptimConfig(lr=5e-3), schedule=ScheduleConfig(warmup_steps=2),
+                           eval=EvalConfig(points=1, people=0, templates="first", web_sequences=2), seed=seed)
+
+    cheap = Search("cheap", tiny(10, 0), start=0.5, initial=2, r_min=0.4, r_max=0.64, max_runs=8, n_boot=100)
+    costly = Search("costly", tiny(500, 0), start=0.5, initial=2, r_min=0.4, r_max=0.64, max_runs=4, n_boot=100)
+    table, work = tmp_path / "results.jsonl", tmp_path / "runs"
+    report = run_study([costly, cheap], table, work, workers=2, max_group=8, progress=False, schedule="continuous")
+    assert report.done and not report.failed
+    by_name = {st.search.name: st for st in report.states}
+    assert report.trained == len(by_name["cheap"].points) + len(by_name["costly"].points)
+    rows = list(read_rows(table))
+    costly_ids = {costly.run(p.ratio, p.seed).run_id for p in by_name["costly"].points}
+    first_costly = min(i for i, r in enumerate(rows) if r["run_id"] in costly_ids)
+    cheap_rows = [i for i, r in enumerate(rows) if r["run_id"] not in costly_ids]
+    assert by_name["cheap"].rounds >= 2 and max(cheap_rows) < first_costly  # every cheap round before costly's end
+    again = run_study([costly, cheap], table, work, workers=2, max_group=8, progress=False, schedule="continuous")
+    assert again.trained == 0 and again.waves == 0
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        run_study([cheap], table, work, schedule="async")

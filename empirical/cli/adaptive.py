@@ -99,8 +99,8 @@ def dry_run(searches: Sequence[Search], results: Path, *, workers: int, device: 
     lines += ["", "s/run: from the table's finished runs of that model, else timed from a few optimiser steps without "
               f"evaluation, with the threads each of the {workers} workers gets (slower when other processes share "
               "the cores); expected runs: round 0, one refinement round and one more ratio (simulated searches "
-              "averaged 12.4 runs with the defaults); max: each search's max_runs. Waves wait for their slowest "
-              "K-stack: add about 6% to the wall time."]
+              "averaged 12.4 runs with the defaults); max: each search's max_runs. With one worker the runs go in waves; "
+              "with more, a freed worker takes the next K-stack at once (empirical.sweeps.continuous)."]
     return "\n".join(lines)
 
 
@@ -112,13 +112,15 @@ def run(searches: Sequence[Search], out: Path, results: Path, *, work_dir: Path,
         text = dry_run(searches, results, workers=workers, device=device, max_group=max_group,
                        knowledge_share=knowledge_share)
         return {"text": text, "done": False, "failed": [], "states": []}
+    schedule = "continuous" if workers > 1 else "waves"  # one worker: the same order either way
     report = run_study(searches, results, work_dir, name=name, workers=workers, max_group=max_group, device=device,
-                       progress=progress, on_wave=lambda states: write_states(out, states))
+                       progress=progress, on_wave=lambda states: write_states(out, states), schedule=schedule)
     write_states(out, report.states)
     text = "\n".join(f"{st.search.name}: {st.status}, {len(st.points)} runs"
                      + (f", r_c {st.estimate.value:.4f} ({st.estimate.interval[0]:.4f}-{st.estimate.interval[1]:.4f})"
                         if st.estimate is not None else "") for st in report.states)
-    text += f"\n{report.waves} waves, {report.trained} runs trained now; states in {out / 'searches.json'}"
+    text += (f"\n{report.waves} {'K-stacks' if schedule == 'continuous' else 'waves'}, {report.trained} runs trained now; "
+             f"states in {out / 'searches.json'}")
     for error in report.errors:
         text += f"\nfailed: {error}"
     return {"text": text, "done": report.done, "failed": report.failed,

@@ -21,7 +21,7 @@ same unfinished ones (their checkpoints included).
 Several searches run side by side (``run_study``): each wave is one ``runner.run_sweep`` of the
 pending runs of every unfinished search of the lowest unfinished ``phase``, plus later phases while
 the wave has fewer K-stacks than workers, so that cheap, informative searches finish first and the
-workers stay busy.
+workers stay busy; or, with ``schedule="continuous"``, without waves (``empirical.sweeps.continuous``).
 """
 from __future__ import annotations
 
@@ -307,6 +307,8 @@ def plan_wave(searches: Sequence[Search], finals: dict[str, tuple], fit: Callabl
 
 
 # --- running a study -------------------------------------------------------------------------------
+SCHEDULES = ("waves", "continuous")
+
 @dataclass
 class StudyReport:
     states: list[SearchState]
@@ -323,12 +325,15 @@ class StudyReport:
 def run_study(searches: Sequence[Search], results: str | Path, work_dir: str | Path | None = None, *,
               name: str = "adaptive", workers: int = 1, max_group: int = 2, device: str | None = None,
               progress: bool = True, max_waves: int | None = None, fit: Callable | None = None,
-              on_wave: Callable[[list[SearchState]], None] | None = None) -> StudyReport:
+              on_wave: Callable[[list[SearchState]], None] | None = None, schedule: str = "waves") -> StudyReport:
     """Run the searches to their ends, wave by wave (``plan_wave``), through ``runner.run_sweep``.
 
     Resumable: every wave is planned from the results table alone. Stops early when a wave has a
     failed run (a search cannot move past a run that does not finish; see ``work_dir/failures.jsonl``)
     or after ``max_waves`` waves. ``on_wave`` sees the states before each wave and at the end.
+    ``schedule="continuous"`` (local processes, ``workers`` > 1) gives a freed worker the next K-stack
+    at once instead of waiting for the wave (``empirical.sweeps.continuous``; ``max_waves`` does not
+    apply, and ``waves`` in the report counts K-stacks).
     """
     from empirical.sweeps.runner import run_sweep
 
@@ -336,6 +341,15 @@ def run_study(searches: Sequence[Search], results: str | Path, work_dir: str | P
     if not isinstance(max_group, int) or max_group < 1:
         raise ValueError(f"max_group must be an integer >= 1, got {max_group!r}")
     fit = fit or default_fit()
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "continuous":
+        from empirical.sweeps.continuous import run_continuous
+
+        results = Path(results)
+        return run_continuous(searches, results, Path(work_dir) if work_dir is not None else results.with_suffix(".runs"),
+                              name=name, workers=workers, max_group=max_group, device=device, fit=fit,
+                              on_update=on_wave, progress=progress)
     waves = trained = 0
     while True:
         states, runs = plan_wave(searches, final_results(results), fit, workers, max_group)
