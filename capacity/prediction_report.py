@@ -147,6 +147,24 @@ def verdict(report: dict) -> str:
     return text
 
 
+def _budget_lines(critical: Sequence[dict]) -> list[str]:
+    """Per size measured at several budgets: how r_c moves with the budget T, against the two limits.
+    A capacity-limited learner keeps r_c fixed (arXiv 2505.18091, section 4); a learner that needs a
+    fixed number of exposures per fact has r_c ~ 1/T, so r_c x T (exposures at the threshold) stays fixed."""
+    out = []
+    for model in sorted({m["model"] for m in critical}, key=lambda n: min(m["params_nonembedding"] for m in critical
+                                                                          if m["model"] == n)):
+        pts = sorted((m["tokens"], m["measured"]) for m in critical if m["model"] == model and m["measured"])
+        if len(pts) < 2:
+            continue
+        (t0, r0), (t1, r1) = pts[0], pts[-1]
+        slope = math.log(r1 / r0) / math.log(t1 / t0)
+        out.append(f"{model}: r_c {r0:.3f} at {t0:,.0f} tokens, {r1:.3f} at {t1:,.0f} ({t1 / t0:.3g}x): r_c ~ T^{slope:.2f}; "
+                   f"exposures at the threshold (r_c x T) x{r1 * t1 / (r0 * t0):.2f}. A capacity-limited learner: T^0 "
+                   f"(exposures x{t1 / t0:.3g}); a fixed exposure count: T^-1 (x1).")
+    return ["", *out] if out else []
+
+
 def _measured_lines(report: dict) -> list[str]:
     """The rows of the measured-r_c table, then the odds slopes and the critical sizes."""
     lines: list[str] = []
@@ -167,6 +185,7 @@ def _measured_lines(report: dict) -> list[str]:
             lines.append(f"Odds against the training budget: slope {s['odds_vs_budget']:.3f} "
                          f"[{s['odds_vs_budget_interval'][0]:.3f}, {s['odds_vs_budget_interval'][1]:.3f}]; the theory's "
                          f"premise (capacity-limited models) needs 0.")
+    lines += _budget_lines(report["critical_ratios"])
     sized = [c for c in report["critical_sizes"] if c["critical_params"] is not None]
     if sized:
         lines += ["", "Critical size at a fixed ratio (logistic fit of accuracy against log M across sizes): " + "; ".join(

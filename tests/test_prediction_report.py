@@ -81,3 +81,14 @@ def test_verdict_names_the_predictors_that_reach_the_target_and_survives_a_zero_
     good = verdict({"picked_predictor": "x", "critical_ratios": [], "predictions": [
         _case("auto", "big", 1e6, 1.1, picked="odds-power-law"), _case("theory", "big", 1e6, 0.0, False)]})
     assert "within the 1.25x target, interval covers" in good and "No predictor" not in good
+
+
+def test_budget_lines_place_r_c_between_the_capacity_and_the_exposure_limits():
+    from capacity.prediction_report import _budget_lines
+
+    critical = [{"model": "m", "params_nonembedding": 1e5, "tokens": t, "measured": 0.4 * (t / 1e6) ** -0.5}
+                for t in (1e6, 4e6)] + [{"model": "one", "params_nonembedding": 2e5, "tokens": 1e6, "measured": 0.3}]
+    lines = _budget_lines(critical)
+    assert lines == ["", "m: r_c 0.400 at 1,000,000 tokens, 0.200 at 4,000,000 (4x): r_c ~ T^-0.50; exposures at the "
+                     "threshold (r_c x T) x2.00. A capacity-limited learner: T^0 (exposures x4); a fixed exposure "
+                     "count: T^-1 (x1)."]
