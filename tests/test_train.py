@@ -44,6 +44,21 @@ def test_resume_reproduces_an_uninterrupted_run_bit_for_bit(tmp_path, tiny):
     assert all(torch.equal(a[name], b[name]) for name in a)
 
 
+def test_checkpoints_between_evaluations_leave_the_run_unchanged(tmp_path, tiny, monkeypatch):
+    """checkpoint_seconds=0: a checkpoint after every step (rows unchanged, the last one resumable);
+    the default writes them only at the evaluation points of a run this short."""
+    import empirical.train.loop as loop
+
+    saved, real = [], loop._save_checkpoint
+    monkeypatch.setattr(loop, "_save_checkpoint", lambda g, k: (saved.append(g.step), real(g, k)))
+    config = tiny(steps=12)
+    plain = train(config, tmp_path / "plain", progress=False)
+    assert saved == config.eval_steps()
+    saved.clear()
+    often = train(config, tmp_path / "often", progress=False, checkpoint_seconds=0.0)
+    assert saved == list(range(1, config.steps + 1)) and strip(often) == strip(plain)
+
+
 @pytest.mark.slow
 def test_group_of_three_ratios_matches_training_each_alone(tiny):
     configs = [tiny(0.2, seed=1), tiny(0.5, seed=2), tiny(0.8, seed=3)]

@@ -30,6 +30,7 @@ filesystem every rank reads.
 from __future__ import annotations
 
 import contextlib
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -51,6 +52,8 @@ from empirical.text.pipeline import RunData, build_run_data
 from empirical.model.presets import params_nonembedding, params_total, sized_for
 from empirical.train.provenance import git_commit, package_version  # noqa: F401 - re-exported
 from empirical.train.runtime import Distributed, distributed, pick_device, same_on_all_ranks
+
+CHECKPOINT_SECONDS = 600.0  # between evaluation points, a checkpoint at least this often (one process)
 
 
 
@@ -103,6 +106,7 @@ def train_group(
     stop_after_steps: int | None = None,
     save_model: bool = False,
     replay_rows: bool = False,
+    checkpoint_seconds: float | None = None,
 ) -> list[list[dict]]:
     """Train K models at once; returns each run's rows.
 
@@ -111,7 +115,10 @@ def train_group(
     results table as they come). stop_after_steps: stop early after this many optimiser steps in
     total (for tests of resume; the checkpoint is written first). replay_rows: on resuming, first
     pass on_rows the rows each checkpoint holds (so a caller that prints rows prints them all, even
-    those a killed predecessor wrote to its checkpoint but never printed).
+    those a killed predecessor wrote to its checkpoint but never printed). checkpoint_seconds: between
+    evaluation points, a checkpoint at least this often (default ``CHECKPOINT_SECONDS``; one process
+    only, since ranks would disagree on the clock), so a kill loses minutes, not half a run; resuming
+    from any step gives the same run.
 
     Raises DivergedError (after the last healthy evaluation point's rows and checkpoint) when a
     run's training loss turns non-finite or exceeds ``divergence_limit``.
@@ -122,6 +129,8 @@ def train_group(
     first, eval_steps, run_ids = g.configs[0], set(g.configs[0].eval_steps()), [c.run_id for c in g.configs]
     watch = DivergenceWatch(len(g.configs), divergence_limit(g.data[0].vocab_size), g.device)
     bar, steps_this_call = _Progress(g, enabled=progress and g.dist.main), 0
+    every = (CHECKPOINT_SECONDS if checkpoint_seconds is None else checkpoint_seconds) if g.dist.world == 1 else math.inf
+    saved_at = time.monotonic()
     while g.step < first.steps:
         # determine the learning rates for this step
         lrs = torch.tensor([learning_rate(g.step, first.steps, c.optim.lr, c.schedule) for c in g.configs])
@@ -129,18 +138,22 @@ def train_group(
         losses = _train_step(g, train_model, lrs, watch)
         steps_this_call += 1
         stopping = stop_after_steps is not None and steps_this_call >= stop_after_steps and g.step < first.steps
+        due = g.step not in eval_steps and time.monotonic() - saved_at >= every
         # progress
         bar.update(losses)
         # check for divergence, before this step writes any row or checkpoint
-        if g.step in eval_steps or stopping or g.step % CHECK_EVERY == 0:
+        if g.step in eval_steps or stopping or due or g.step % CHECK_EVERY == 0:
             watch.check(run_ids, g.step, g.dist.world)
-        # evaluate, write rows and checkpoints
+        # evaluate, write rows and checkpoints; between evaluations, checkpoints every few minutes
         if g.step in eval_steps:
             bar.evaluated(_evaluate_and_write(g, losses, bar.elapsed(), on_rows))
-        # termination: stop_after_steps leaves a checkpoint to resume from
-        if stopping:
+            saved_at = time.monotonic()
+        elif due or stopping:
             for k in range(len(g.configs)):
                 _save_checkpoint(g, k)
+            saved_at = time.monotonic()
+        # termination: stop_after_steps leaves a checkpoint to resume from
+        if stopping:
             break
     bar.close()
     if save_model and g.dirs is not None and g.dist.main and g.step >= first.steps:
