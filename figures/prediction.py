@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from capacity.calibration import RunRecord
 from capacity.predictors import PREDICTORS
@@ -92,12 +93,15 @@ def critical_ratio_vs_budget(report: dict, runs: Sequence[RunRecord]):
               if len({c["tokens"] for c in report["critical_ratios"] if c["model"] == m}) > 1]
     colors = dict(zip(PREDICTORS, series_colors(len(PREDICTORS))))
     tokens = np.geomspace(min(r.tokens for r in runs) / 1.5, max(r.tokens for r in runs) * 4, 60)
-    for model in sorted(models):
+    styles = ("-", "--", ":", "-.")
+    models.sort(key=lambda m: min(c["params_nonembedding"] for c in report["critical_ratios"] if c["model"] == m))
+    for i, model in enumerate(models):
         rows = [c for c in report["critical_ratios"] if c["model"] == model]
         params = rows[0]["params_nonembedding"]
-        for name, fitted in fits.items():
-            ax.plot(tokens, _curve(fitted, params, tokens), color=colors[name], lw=1.2,
-                    label=f"{name} ({model})")
+        for name, fitted in fits.items():  # one colour per predictor, one line style per size
+            ax.plot(tokens, _curve(fitted, params, tokens), color=colors[name], lw=1.2, ls=styles[i % len(styles)],
+                    label=name if i == 0 else None)
+        ax.plot([], [], color="0.3", ls=styles[i % len(styles)], label=f"curves at {model}")
         _measured(ax, rows, "tokens")
         for p in report["predictions"]:
             if p["axis"] == "budget" and p["held_out"] == model and p["predicted"] is not None and p["predictor"] in MARKERS \
@@ -107,6 +111,7 @@ def critical_ratio_vs_budget(report: dict, runs: Sequence[RunRecord]):
         ax.text(0.5, 0.5, "no size trained at two budgets", ha="center", va="center", transform=ax.transAxes)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # the minor labels overlap
     ax.set_xlabel("training tokens T")
     ax.set_ylabel(f"critical mixing ratio r_c (accuracy {level:.0%})")
     ax.plot([], [], "o", color="0.5", label="predicted from the smaller budgets only")

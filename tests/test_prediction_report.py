@@ -92,3 +92,14 @@ def test_budget_lines_place_r_c_between_the_capacity_and_the_exposure_limits():
     assert lines == ["", "m: r_c 0.400 at 1,000,000 tokens, 0.200 at 4,000,000 (4x): r_c ~ T^-0.50; exposures at the "
                      "threshold (r_c x T) x2.00. A capacity-limited learner: T^0 (exposures x4); a fixed exposure "
                      "count: T^-1 (x1)."]
+
+
+def test_the_report_draws_both_figures(tmp_path):
+    path = _write(tmp_path, table(lambda M, T: from_odds(0.6 * (M / 1e5) ** -0.5 * (T / 5e6) ** -0.6),
+                                  sizes=SIZES[:3], budgets=(5e6, 2e7)))
+    assert main([str(path), str(tmp_path / "out"), "--bootstrap", "20"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["figures"] == ["critical_ratio_vs_size.png", "critical_ratio_vs_budget.png"]
+    for name in report["figures"]:
+        assert (tmp_path / "out" / name).stat().st_size > 10_000
+        assert (tmp_path / "out" / name).with_suffix(".pdf").is_file()
