@@ -50,6 +50,7 @@ from empirical.config import OptimConfig  # noqa: E402
 from empirical.model.gptneox import GPTNeoX, training_flops_per_token  # noqa: E402
 from empirical.train.optim import StackedAdamW  # noqa: E402
 from empirical.model.presets import get_preset, params_nonembedding  # noqa: E402
+from empirical.sweeps.adaptive import final_results  # noqa: E402
 
 H200_BF16_DENSE_TFLOPS = 989.0  # data sheet, dense bf16 (H100 SXM and H200 share the compute)
 
@@ -212,10 +213,10 @@ def sweep(check: Check, out: Path, table: Path | None, workers: int) -> dict:
                 process.wait()
             status = "stopped when the budget was spent"
         added = [r for r in _rows(results) if (r.get("run_id"), r.get("step")) not in before]
+        finals = final_results(results)
     # Only runs that finished here: an unfinished run's checkpoint is gone with this machine, so its
     # rows would shadow (first row of a step wins) those of the run that trains it again elsewhere.
-    finished = sorted({r["run_id"] for r in added if r.get("config") and r["step"] == r["config"]["tokens"]
-                       // (r["config"]["batch_size"] * r["config"]["data"]["seq_len"])})
+    finished = sorted({r["run_id"] for r in added if r["run_id"] in finals})
     kept = [r for r in added if r["run_id"] in finished]
     new_rows = out / "sweep_new_rows.jsonl"
     out.mkdir(parents=True, exist_ok=True)
