@@ -52,14 +52,20 @@ def run_continuous(searches: Sequence, results: Path, work_dir: Path, *, name: s
     failed: list[str] = []
     errors: list[str] = []
     retried: set[str] = set()
+
+    def replan():  # every search's state from one read of the table, shown to on_update
+        finals = final_results(results)
+        states = [replay(s, finals, fit) for s in searches]
+        if on_update is not None:
+            on_update(states)
+        return states
+
     while True:  # one pass per process pool; a pool breaks only when a worker process dies
         broken: list[Task] = []
         with _executor("local", workers, None, threads) as submit:
             inflight: dict[Future, Task] = {}
             while True:
-                states = [replay(s, final_results(results), fit) for s in searches]
-                if on_update is not None:
-                    on_update(states)
+                states = replan()
                 busy = {rid for t in inflight.values() for rid in t.run_ids}
                 if not failed and not broken:
                     for task in _next_tasks(states, busy, name, results, work_dir, workers, max_group, device):
@@ -89,7 +95,4 @@ def run_continuous(searches: Sequence, results: Path, work_dir: Path, *, name: s
                     failed += outcome["failed"]
                     errors += outcome["errors"]
         if not broken or failed:
-            states = [replay(s, final_results(results), fit) for s in searches]
-            if on_update is not None:
-                on_update(states)
-            return StudyReport(states, stacks, trained, failed, errors)
+            return StudyReport(replan(), stacks, trained, failed, errors)
