@@ -210,6 +210,33 @@ def measure_critical_ratios(runs: Sequence[RunRecord], level: float = 0.1, n_boo
     return [measure_group(rows, level, n_boot, seed) for rows in groups(runs).values()]
 
 
+def local_odds_slopes(measured: Sequence[MeasuredCritical], seed: int = 0) -> list[dict]:
+    """The slope of log odds(r_c) against log M between each pair of adjacent measured sizes at one
+    budget, with a 95% interval from the two sizes' bootstrap replicates (independent runs, so the
+    replicates are paired at random). A single power law in the odds has one slope at every pair; a
+    slope that climbs towards 0 with size is r_c bending onto a floor the power law cannot see."""
+    def log_odds(r):
+        r = np.clip(np.asarray(r, dtype=float), 1e-9, 1 - 1e-9)
+        return np.log(r / (1.0 - r))
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for tokens in sorted({m.tokens for m in measured}):
+        sizes = sorted((m for m in measured if m.tokens == tokens and m.measured), key=lambda m: m.params)
+        for a, b in zip(sizes, sizes[1:]):
+            span = math.log(b.params / a.params)
+            slope = float((log_odds(b.estimate.value) - log_odds(a.estimate.value)) / span)
+            n = min(len(a.estimate.draws), len(b.estimate.draws))
+            interval = None
+            if n >= 20:
+                da = np.asarray(a.estimate.draws[:n])[rng.permutation(n)]
+                draws = (log_odds(np.asarray(b.estimate.draws[:n])) - log_odds(da)) / span
+                interval = [float(v) for v in np.quantile(draws, [0.025, 0.975])]
+            out.append({"tokens": tokens, "from": a.model, "to": b.model, "params_from": a.params,
+                        "params_to": b.params, "slope": slope, "interval": interval})
+    return out
+
+
 @dataclass(frozen=True)
 class WebLaw:
     """L(M, r) = C + A M^-alpha + B (-log(1 - r)), nats per token, M non-embedding parameters, at ``tokens``."""

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-from capacity.calibration import RunRecord, fit_web_law, load_runs, measure_critical_sizes
+from capacity.calibration import RunRecord, fit_web_law, load_runs, local_odds_slopes, measure_critical_sizes
 from capacity.cli_common import Parser, input_file, integer, number, output_dir, parse_args, report
 from capacity.predictors import PREDICTORS
 from capacity.protocol import bound_checks, evaluate, paper_checks, pick_predictor
@@ -78,7 +78,7 @@ def build(runs: Sequence[RunRecord], *, level: float = 0.1, n_boot: int = 200, s
         "bound_checks": bound_checks(runs, measured, level=level),
         "paper_checks": {name: (paper_checks(f, runs) if not isinstance(f, str) else f) for name, f in full.items()},
         "fitted_on_all": {name: (f.constants if not isinstance(f, str) else f) for name, f in full.items()},
-        "web_law": web, "slopes": slopes,
+        "web_law": web, "slopes": slopes, "local_slopes": local_odds_slopes(measured, seed=seed),
         "equations": {name: p.equation for name, p in PREDICTORS.items()},
     }
 
@@ -129,7 +129,8 @@ def verdict(report: dict) -> str:
     if not cases:
         return f"The rule picks {picked}, but no size extrapolation could be made on these runs."
     largest = cases[-1]["params"]
-    text = " ".join(_judge(report, r) for r in cases if r["params"] == largest)
+    text = " ".join(_judge(report, r) + ("" if r["ratio"] is not None and _off(r["ratio"]) <= TARGET and r["covered"]
+                                         else _bend(report, r["tokens"])) for r in cases if r["params"] == largest)
     others = [x for x in cases if x["params"] < largest and x["ratio"] is not None]
     if others:
         text += " The other size extrapolations: " + "; ".join(
@@ -165,6 +166,40 @@ def _budget_lines(critical: Sequence[dict]) -> list[str]:
     return ["", *out] if out else []
 
 
+def _interval(iv) -> str:
+    return f" [{iv[0]:.2f}, {iv[1]:.2f}]" if iv else ""
+
+
+def _local_slope_lines(local: Sequence[dict]) -> list[str]:
+    """Per budget with three or more measured sizes, the odds slope between adjacent sizes."""
+    out = []
+    for tokens in sorted({s["tokens"] for s in local}):
+        pairs = [s for s in local if s["tokens"] == tokens]
+        if len(pairs) >= 2:
+            out.append(f"Local odds slopes between adjacent sizes at {tokens:,.0f} tokens: " + "; ".join(
+                f"{s['from']} to {s['to']} {s['slope']:.2f}{_interval(s['interval'])}" for s in pairs)
+                + ". One power law in the odds would give the same slope for every pair.")
+    return ["", *out] if out else []
+
+
+def _bend(report: dict, tokens: float) -> str:
+    """What the local slopes at one budget say when the size extrapolation missed: whether the odds
+    bend (the largest pair's slope above the smallest pair's interval), and whether r_c still falls."""
+    pairs = [s for s in report.get("local_slopes", []) if s["tokens"] == tokens]
+    if len(pairs) < 2 or not pairs[0]["interval"] or not pairs[-1]["interval"]:
+        return ""
+    first, last = pairs[0], pairs[-1]
+    if last["interval"][0] <= first["interval"][1]:
+        return ""
+    text = (f" What the data suggest: at {tokens:,.0f} tokens the odds' slope against size climbs from "
+            f"{first['slope']:.2f}{_interval(first['interval'])} ({first['from']} to {first['to']}) to "
+            f"{last['slope']:.2f}{_interval(last['interval'])} ({last['from']} to {last['to']}), so r_c is not a power "
+            f"law in size over this range and a power law fitted below the bend cannot see it")
+    if last["interval"][1] >= 0.0:
+        text += f"; beyond {last['from']} r_c stops falling within the noise at this budget"
+    return text + "."
+
+
 def _measured_lines(report: dict) -> list[str]:
     """The rows of the measured-r_c table, then the odds slopes and the critical sizes."""
     lines: list[str] = []
@@ -185,6 +220,7 @@ def _measured_lines(report: dict) -> list[str]:
             lines.append(f"Odds against the training budget: slope {s['odds_vs_budget']:.3f} "
                          f"[{s['odds_vs_budget_interval'][0]:.3f}, {s['odds_vs_budget_interval'][1]:.3f}]; the theory's "
                          f"premise (capacity-limited models) needs 0.")
+    lines += _local_slope_lines(report.get("local_slopes", []))
     lines += _budget_lines(report["critical_ratios"])
     sized = [c for c in report["critical_sizes"] if c["critical_params"] is not None]
     if sized:

@@ -1,6 +1,7 @@
 """`python -m capacity.prediction_report`: the report's contract and its >= 2x size extrapolations,
 on tables built from a known odds power law (so the right predictor must land within the target)."""
 import json
+import math
 
 from capacity.prediction_report import TARGET, main
 from predict_tables import from_odds, results_rows, table
@@ -103,3 +104,35 @@ def test_the_report_draws_both_figures(tmp_path):
     for name in report["figures"]:
         assert (tmp_path / "out" / name).stat().st_size > 10_000
         assert (tmp_path / "out" / name).with_suffix(".pdf").is_file()
+
+
+def test_local_slopes_recover_a_power_law_and_a_bend_onto_a_floor():
+    from capacity.calibration import local_odds_slopes, measure_critical_ratios
+    from predict_tables import odds
+
+    def slopes(critical):
+        return local_odds_slopes(measure_critical_ratios(table(critical, sizes=SIZES), n_boot=40))
+
+    for s in slopes(_critical):  # one power law: the same slope, -0.5, between every pair
+        assert abs(s["slope"] + 0.5) < 0.01 and s["interval"][0] <= s["slope"] <= s["interval"][1]
+    bent = lambda M, T: from_odds(0.35 + 0.6 * (M / 1e5) ** -1.5)  # noqa: E731 - a floor under a power law
+    got = slopes(bent)
+    assert [(s["from"], s["to"]) for s in got] == [(f"m{a:g}", f"m{b:g}") for a, b in zip(SIZES, SIZES[1:])]
+    for s in got:
+        a, b = s["params_from"], s["params_to"]
+        exact = math.log(odds(bent(b, 0)) / odds(bent(a, 0))) / math.log(b / a)
+        assert abs(s["slope"] - exact) < 0.01
+    assert got[0]["slope"] < -1.0 < -0.2 < got[-1]["slope"]
+
+
+def test_a_missed_extrapolation_names_the_bend_and_a_floor(tmp_path):
+    floor = dict(zip(SIZES, (2.0, 1.0, 0.6, 0.4, 0.4)))  # odds stop falling beyond the fourth size
+    path = _write(tmp_path, table(lambda M, T: from_odds(floor[M]), sizes=SIZES))
+    assert main([str(path), str(tmp_path / "out"), "--bootstrap", "40", "--no-figures"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert len(report["local_slopes"]) == 4 and abs(report["local_slopes"][-1]["slope"]) < 0.01
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "outside the 1.25x target" in text
+    assert ("What the data suggest: at 5,000,000 tokens the odds' slope against size climbs from -0.87" in text
+            and "beyond m559392 r_c stops falling within the noise at this budget." in text)
+    assert "Local odds slopes between adjacent sizes at 5,000,000 tokens: m50880 to m113184 -0.87" in text
