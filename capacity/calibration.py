@@ -77,16 +77,22 @@ def _final_rows(lines: Iterable[str], source: str) -> list[dict]:
     return [row for row in last.values() if _finished(row)]
 
 
+def final_step(row: dict) -> int | None:
+    """The step of a run's final row, from the config the row carries (its token budget over the
+    tokens per optimiser step, as the trainer counts them), or None for a row without one."""
+    config = row.get("config")
+    try:
+        return int(config["tokens"]) // (int(config["batch_size"]) * int(config["data"]["seq_len"]))
+    except (TypeError, KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
 def _finished(row: dict) -> bool:
     """Whether a run's last row is its final one: a run still training (or killed) has rows from its
     stable phase only, which are not comparable with final rows (a WSD cooldown can move accuracy from
     21% to 99%). Rows without their config (tables from elsewhere) are taken as final."""
-    config = row.get("config")
-    try:
-        steps = int(config["tokens"]) // (int(config["batch_size"]) * int(config["data"]["seq_len"]))
-    except (TypeError, KeyError, ValueError, ZeroDivisionError):
-        return True
-    return int(row.get("step") or 0) >= steps
+    steps = final_step(row)
+    return steps is None or int(row.get("step") or 0) >= steps
 
 
 def runs_from_rows(rows: Iterable[dict]) -> list[RunRecord]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from capacity.calibration import final_step
 from empirical.config import TrainConfig
 from empirical.results import read_rows
 from empirical.sweeps.spec import Run, Sweep
@@ -215,10 +216,10 @@ def final_results(results: str | Path) -> dict[str, tuple]:
     if not results.exists():
         return out
     for row in read_rows(results):
-        c = row.get("config")
-        if not isinstance(c, dict) or row["run_id"] in out:
+        steps = final_step(row)
+        if steps is None or row["run_id"] in out:
             continue
-        if row.get("step") == c["tokens"] // (c["batch_size"] * c["data"]["seq_len"]):
+        if row.get("step") == steps:
             out[row["run_id"]] = (row.get("accuracy"), row.get("items_evaluated"), row.get("people_evaluated"))
     return out
 
