@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from capacity.calibration import load_runs, measure_critical_ratios
+from capacity.calibration import load_runs, local_odds_slopes, measure_critical_ratios, odds_bend
 from capacity.cli_common import UsageError, conflict, dumps, input_file, integer, number, output_file, seed
 from capacity.predictors import PREDICTORS, Fitted
 from capacity.protocol import pick_predictor
@@ -65,6 +65,7 @@ def run(args) -> dict:
         "selection_scores": {k: (v if v != float("inf") else None) for k, v in scores.items()},
         "accuracy_level": args.accuracy, "excluded_models": list(args.exclude), "fitted": fitted.as_dict(),
         "critical_ratios": [m.as_dict() for m in measured],
+        "local_slopes": local_odds_slopes(measured, seed=args.seed),
     }
     Path(args.out).write_text(dumps(calibration, indent=1) + "\n")
     return {"out": str(args.out), "predictor": name, "requested": args.predictor, "fitted_on": list(fitted.fitted_on),
@@ -146,12 +147,29 @@ def run_calibrated(args) -> dict:
         out["verdict"] = ("above the critical ratio's interval: accuracy above the level expected" if r > interval[1]
                           else "below the critical ratio's interval: accuracy below the level expected"
                           if r < interval[0] else "within the critical ratio's interval: undecided")
+    bend = _bend_above(data.get("local_slopes") or [], args.params, fitted.sizes[1], tokens)
+    if bend is not None:
+        first, last = bend
+        out["odds_bend"] = {"tokens": first["tokens"], "smallest_pair": first, "largest_pair": last}
+        print(f"capacity predict: warning: the calibration's critical odds bend with size at {first['tokens']:,.0f} "
+              f"tokens (slope {first['slope']:.2f} from {first['from']} to {first['to']}, {last['slope']:.2f} from "
+              f"{last['from']} to {last['to']}); above the calibrated sizes r_c may stay near its value at the "
+              f"largest of them, not follow any fitted curve", file=sys.stderr)
     worst = max(out["extrapolation_factor"], token_factor)
     if worst > WARN_EXTRAPOLATION:
         print(f"capacity predict: warning: {worst:.3g}x outside the calibrated sizes "
               f"{fitted.sizes[0]:,.0f}-{fitted.sizes[1]:,.0f} params / budgets {min(budgets):,.0f}-{max(budgets):,.0f} "
               f"tokens; beyond {WARN_EXTRAPOLATION:g}x the prediction is not validated", file=sys.stderr)
     return out
+
+
+def _bend_above(local: list, params: float, largest: float, tokens: float) -> tuple[dict, dict] | None:
+    """The calibration's odds bend (``capacity.calibration.odds_bend``) when predicting above the largest
+    calibrated size: at the requested budget if it was measured, else at any budget that shows one."""
+    if params <= largest or not local:
+        return None
+    budgets = sorted({s["tokens"] for s in local}, key=lambda t: (t != tokens, t))
+    return next((b for b in (odds_bend(local, t) for t in budgets) if b is not None), None)
 
 
 def show_calibrated(out: dict) -> None:

@@ -357,3 +357,14 @@ def measure_critical_sizes(runs: Sequence[RunRecord], level: float = 0.1, n_boot
             record.update(critical_params=None, interval=None, detail=str(exc))
         out.append(record)
     return out
+
+
+def odds_bend(local: Sequence[dict], tokens: float) -> tuple[dict, dict] | None:
+    """(smallest pair, largest pair) of ``local_odds_slopes`` at one budget when the odds bend: the
+    largest pair's slope interval lies wholly above the smallest pair's, so no single power law in
+    size fits both ends. None when they agree, or with fewer than two pairs or no intervals."""
+    pairs = [s for s in local if s["tokens"] == tokens]
+    if len(pairs) < 2 or not pairs[0]["interval"] or not pairs[-1]["interval"]:
+        return None
+    first, last = pairs[0], pairs[-1]
+    return (first, last) if last["interval"][0] > first["interval"][1] else None

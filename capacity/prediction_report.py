@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from capacity.calibration import RunRecord, fit_web_law, load_runs, local_odds_slopes, measure_critical_sizes
+from capacity.calibration import (RunRecord, fit_web_law, load_runs, local_odds_slopes, measure_critical_sizes,
+                                  odds_bend)
 from capacity.cli_common import Parser, input_file, integer, number, output_dir, parse_args, report
 from capacity.predictors import PREDICTORS
 from capacity.protocol import bound_checks, evaluate, paper_checks, pick_predictor
@@ -184,13 +185,11 @@ def _local_slope_lines(local: Sequence[dict]) -> list[str]:
 
 def _bend(report: dict, tokens: float) -> str:
     """What the local slopes at one budget say when the size extrapolation missed: whether the odds
-    bend (the largest pair's slope above the smallest pair's interval), and whether r_c still falls."""
-    pairs = [s for s in report.get("local_slopes", []) if s["tokens"] == tokens]
-    if len(pairs) < 2 or not pairs[0]["interval"] or not pairs[-1]["interval"]:
+    bend, and whether r_c still falls at the largest sizes."""
+    bend = odds_bend(report.get("local_slopes", []), tokens)
+    if bend is None:
         return ""
-    first, last = pairs[0], pairs[-1]
-    if last["interval"][0] <= first["interval"][1]:
-        return ""
+    first, last = bend
     text = (f" What the data suggest: at {tokens:,.0f} tokens the odds' slope against size climbs from "
             f"{first['slope']:.2f}{_interval(first['interval'])} ({first['from']} to {first['to']}) to "
             f"{last['slope']:.2f}{_interval(last['interval'])} ({last['from']} to {last['to']}), so r_c is not a power "

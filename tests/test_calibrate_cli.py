@@ -95,3 +95,23 @@ def test_a_run_still_training_is_not_read_as_a_final_run_at_a_smaller_budget(tmp
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     runs = {r.run_id: r.tokens for r in load_runs(path)}
     assert runs == {"done": 3072 * 900, "elsewhere": 1000}
+
+
+def test_predicting_above_a_calibration_whose_odds_bend_warns_and_says_where(tmp_path, capsys):
+    floor = dict(zip((5e4, 1e5, 2e5, 4e5, 8e5), (2.0, 1.0, 0.6, 0.45, 0.4)))  # odds flattening onto a floor
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in results_rows(table(lambda M, T: from_odds(floor[M])))))
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", str(path), "--out", str(out), "--predictor", "odds-power-law", "--bootstrap", "50"]) == 0
+    assert len(json.loads(out.read_text())["local_slopes"]) == 4
+    capsys.readouterr()
+    assert main(["predict", "--calibration", str(out), "--params", "3e5", "--json"]) == 0
+    inside = capsys.readouterr()
+    assert "odds_bend" not in json.loads(inside.out) and inside.err == ""
+    assert main(["predict", "--calibration", str(out), "--params", "1.2e6", "--json"]) == 0
+    above = capsys.readouterr()
+    bend = json.loads(above.out)["odds_bend"]
+    assert (bend["smallest_pair"]["from"], bend["largest_pair"]["to"]) == ("m50000", "m800000")
+    assert bend["smallest_pair"]["slope"] == pytest.approx(-1.0, abs=0.01)
+    assert bend["largest_pair"]["slope"] == pytest.approx(-0.17, abs=0.01)
+    assert above.err.count("\n") == 1 and "the calibration's critical odds bend with size at 5,000,000 tokens" in above.err
