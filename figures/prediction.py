@@ -70,7 +70,8 @@ def critical_ratio_vs_size(report: dict, runs: Sequence[RunRecord]):
                         lw=0.8)
     _measured(ax, rows, "params_nonembedding")
     ax.errorbar([], [], yerr=[], fmt="o", color="black", label="measured, 95% interval")
-    ax.plot([], [], "v", color="black", mfc="white", label="bound (sweep does not bracket)")
+    if any(m["measured"] is None and m["bound"] in ("below", "above") for m in rows):
+        ax.plot([], [], "v", color="black", mfc="white", label="bound (sweep does not bracket)")
     ax.plot([], [], "o", color="0.5", mfc="white", label="held out: leave one size out")
     ax.plot([], [], "o", color="0.5", label="held out: extrapolated")
     ax.set_xscale("log")
