@@ -23,9 +23,11 @@ from capacity.calibration import (RunRecord, fit_web_law, load_runs, local_odds_
                                   odds_bend)
 from capacity.cli_common import Parser, input_file, integer, number, output_dir, parse_args, report
 from capacity.predictors import PREDICTORS
-from capacity.protocol import bound_checks, evaluate, paper_checks, pick_predictor
+from capacity.preregister import SCHEMA as PREREG_SCHEMA, score
+from capacity.protocol import AUTO_FALLBACK, bound_checks, evaluate, paper_checks, pick_predictor
 
 TARGET = 1.25  # the picked predictor's extrapolation must be within this factor of the measurement
+PREREGISTERED = "preregistered.json"  # in the output folder: scored when present (``capacity.preregister``)
 
 
 def _log_ratio_summary(rows: Sequence[dict]) -> dict:
@@ -81,6 +83,7 @@ def build(runs: Sequence[RunRecord], *, level: float = 0.1, n_boot: int = 200, s
         "fitted_on_all": {name: (f.constants if not isinstance(f, str) else f) for name, f in full.items()},
         "web_law": web, "slopes": slopes, "local_slopes": local_odds_slopes(measured, seed=seed),
         "equations": {name: p.equation for name, p in PREDICTORS.items()},
+        "post_hoc": [name for name in PREDICTORS if name not in AUTO_FALLBACK],
     }
 
 
@@ -104,7 +107,8 @@ def _judge(report: dict, r: dict) -> str:
             f"at r_c = {r['predicted']:.3f} [{r['interval'][0]:.3f}, {r['interval'][1]:.3f}] against {r['measured']:.3f} "
             f"measured: ratio {r['ratio']:.3f}, {'within' if _off(r['ratio']) <= TARGET else 'outside'} the {TARGET}x "
             f"target, interval {'covers' if r['covered'] else 'misses'} the measurement.")
-    good = [x for x in report["predictions"] if x["predictor"] != "auto" and (x["mode"], x["axis"]) == ("extrapolate", "size")
+    good = [x for x in report["predictions"] if x["predictor"] not in ("auto", *report.get("post_hoc", ()))
+            and (x["mode"], x["axis"]) == ("extrapolate", "size")
             and (x["held_out"], x["tokens"]) == (r["held_out"], r["tokens"]) and _off(x["ratio"]) <= TARGET and x["covered"]]
     if good and not ok:
         text += (" Within the target with an interval that covers, on the same case: " + ", ".join(
@@ -146,6 +150,29 @@ def verdict(report: dict) -> str:
             f"against {b['measured']:.3f} (ratio {b['ratio']:.3f})" for b in budget) + "."
         if len(calibration) == 1:
             text += " With a single calibration budget no predictor can see r_c move with training."
+    return text + _preregistered_verdict(report.get("preregistered"))
+
+
+def _preregistered_verdict(prereg: dict | None) -> str:
+    """One sentence per pre-registered case measured since: the rule's pick and who reached the target."""
+    if not prereg:
+        return ""
+    text = ""
+    rows = [p for p in prereg["predictions"] if p["measured"] is not None and p.get("predicted") is not None]
+    for model, tokens in sorted({(p["model"], p["tokens"]) for p in rows}, key=lambda c: (c[1], c[0])):
+        case = [p for p in rows if (p["model"], p["tokens"]) == (model, tokens)]
+        auto = next((p for p in case if p["predictor"] == "auto"), None)
+        good = [p for p in case if p["predictor"] != "auto" and _off(p["ratio"]) <= TARGET and p["covered"]]
+        text += (f" Pre-registered on {prereg['created'][:10]}, {model} at {tokens:,.0f} tokens measured "
+                 f"{case[0]['measured']:.3f}: " + (f"the rule's pick ({auto['picked']}) predicted {auto['predicted']:.3f}, "
+                                                 f"ratio {auto['ratio']:.3f}; " if auto else "")
+                 + ("within the target with a covering interval: " + ", ".join(
+                     f"{p['predictor']} ({p['ratio']:.3f})" for p in good) if good else "no predictor within the "
+                    "target with a covering interval") + ".")
+    pending = sorted({(p["model"], p["tokens"]) for p in prereg["predictions"] if p["measured"] is None})
+    if pending:
+        text += (f" Pre-registered on {prereg['created'][:10]} and not yet measured: " + ", ".join(
+            f"{m} at {t:,.0f} tokens" for m, t in pending) + ".")
     return text
 
 
@@ -231,6 +258,29 @@ def _measured_lines(report: dict) -> list[str]:
     return lines
 
 
+def _preregistered_lines(prereg: dict | None) -> list[str]:
+    """The pre-registered predictions, scored where their case has been measured since."""
+    if not prereg:
+        return []
+    lines = ["", "## Pre-registered predictions", "",
+             f"Written to `{prereg['file']}` on {prereg['created']} (table at commit {prereg['table_commit'] or 'unknown'}), "
+             f"each predictor fitted on the {prereg['fitted_on_runs']} final runs then in the table, before any run of "
+             "these cases had finished (`capacity.preregister`). Unlike the held-out cases above, these test every "
+             "predictor, `floor-power-law` included, on data no choice was made after.", "",
+             "| predictor | case | tokens | predicted | interval | measured | ratio | covers |", "|---|---|---|---|---|---|---|---|"]
+    for p in prereg["predictions"]:
+        name = p["predictor"] + (f" ({p['picked']})" if p.get("picked") else "")
+        if p.get("predicted") is None:
+            lines.append(f"| {name} | {p['model']} | {p['tokens']:,.0f} | n/a: {p.get('error', '')} | | | | |")
+            continue
+        measured = "not yet" if p["measured"] is None else f"{p['measured']:.3f}"
+        ratio = "" if p["ratio"] is None else f"{p['ratio']:.3f}"
+        lines.append(f"| {name} | {p['model']} | {p['tokens']:,.0f} | {p['predicted']:.3f} | {p['interval'][0]:.3f}-"
+                     f"{p['interval'][1]:.3f} | {measured} | {ratio} | "
+                     f"{'' if p['covered'] is None else 'yes' if p['covered'] else 'no'} |")
+    return lines
+
+
 def markdown(report: dict) -> str:
     lines = [f"# Predicting the critical mixing ratio of a held-out size", "",
              f"{report['runs']} final runs from `{report['source']}`; r_c is the mixing ratio where exact-match accuracy "
@@ -259,7 +309,9 @@ def markdown(report: dict) -> str:
     for name, modes in report["summary"].items():
         cells = [(f"{m['geometric_mean_error']:.3f} / {m['worst']:.3f} ({m['covered']}/{m['cases']})" if m["cases"]
                   else "n/a") for m in modes.values()]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        tag = " (post hoc)" if name in report.get("post_hoc", ()) else ""
+        lines.append(f"| {name}{tag} | " + " | ".join(cells) + " |")
+    lines += _preregistered_lines(report.get("preregistered"))
     lines += ["", "## Sizes and budgets only bounded", "", "Each predictor fitted without the size, against the bound.",
               "", "| predictor | model | tokens | bound | predicted | consistent |", "|---|---|---|---|---|---|"]
     for b in report["bound_checks"]:
@@ -283,7 +335,9 @@ def markdown(report: dict) -> str:
                      f"{small['extrapolation_factor']:.0f}-{large['extrapolation_factor']:.0f} |")
     lines += ["", "## Predictors", ""]
     for name, eq in report["equations"].items():
-        lines.append(f"- **{name}**: `{' '.join(eq.split())}`")
+        lines.append(f"- **{name}**: `{' '.join(eq.split())}`" + (
+            " (written after these runs were seen: not a candidate of the rule, and its held-out scores above "
+            "describe, they do not test)" if name in report.get("post_hoc", ()) else ""))
     lines += ["", f"Selection rule scores (inner leave-one-size-out, mean |log ratio|): " + ", ".join(
         f"{k} {_f(v)}" for k, v in report["selection_scores"].items()), ""]
     for fig in report.get("figures", []):
@@ -292,10 +346,21 @@ def markdown(report: dict) -> str:
 
 
 def write(results: str | Path, out_dir: str | Path, *, level: float = 0.1, n_boot: int = 200, seed: int = 0,
-          exclude: Sequence[str] = (), figures: bool = True) -> dict:
+          exclude: Sequence[str] = (), figures: bool = True, preregistered: str | Path | None = None) -> dict:
+    """Build the report and write report.json, report.md and the figures into ``out_dir``. The
+    pre-registration scored is ``preregistered``, else ``out_dir``/preregistered.json if it exists."""
     runs = load_runs(results, exclude=exclude)
     report = build(runs, level=level, n_boot=n_boot, seed=seed, source=str(results))
     out = Path(out_dir)
+    prereg_path = Path(preregistered) if preregistered is not None else out / PREREGISTERED
+    if prereg_path.exists():
+        prereg = json.loads(prereg_path.read_text())
+        if prereg.get("schema") != PREREG_SCHEMA:
+            raise ValueError(f"{prereg_path}: not a pre-registration (schema {PREREG_SCHEMA})")
+        report["preregistered"] = {"file": prereg_path.name, "created": prereg.get("created"),
+                                   "table_commit": prereg.get("table_commit"),
+                                   "fitted_on_runs": len(prereg["fitted_on_runs"]),
+                                   "predictions": score(prereg, report["critical_ratios"])}
     out.mkdir(parents=True, exist_ok=True)
     if figures:
         try:
@@ -318,12 +383,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bootstrap", type=integer(20, 10**4), default=200, help="bootstrap replicates (default 200)")
     parser.add_argument("--exclude", nargs="+", default=[], metavar="MODEL", help="models to leave out")
     parser.add_argument("--no-figures", action="store_true", help="tables only")
+    parser.add_argument("--preregistered", type=input_file, metavar="FILE", help="a pre-registration to score "
+                        f"(default: OUT_DIR/{PREREGISTERED} if it exists)")
     args = parse_args(parser, argv)
     if isinstance(args, int):
         return args
     try:
         write(args.results, args.out_dir, level=args.accuracy, n_boot=args.bootstrap, exclude=args.exclude,
-              figures=not args.no_figures)
+              figures=not args.no_figures, preregistered=args.preregistered)
     except ValueError as exc:
         return report("prediction_report", exc)
     return 0

@@ -12,7 +12,8 @@ from capacity.calibration import RunRecord
 from capacity.predictors import PREDICTORS
 from figures.style import new_figure, save, series_colors
 
-MARKERS = {"theory": "v", "theory-bpp": "^", "theory-budget": "s", "odds-power-law": "o", "logistic": "D", "auto": "*"}
+MARKERS = {"theory": "v", "theory-bpp": "^", "theory-budget": "s", "odds-power-law": "o", "logistic": "D", "floor-power-law": "P",
+           "auto": "*"}
 
 
 def _fits(runs: Sequence[RunRecord], level: float) -> dict:

@@ -63,6 +63,31 @@ def test_odds_power_law_recovers_exponents():
     assert fitted.predict(3.2e6, 4e7)[0] == pytest.approx(critical(3.2e6, 4e7), rel=1e-2)
 
 
+def test_floor_power_law_recovers_floor_exponent_and_budget_decay():
+    c, K, a, gamma = 0.3, 0.25, 1.4, 0.6
+
+    def critical(M, T):
+        return from_odds((c + K * (M / 1e5) ** -a) * (T / 1e7) ** -gamma)
+
+    runs = table(critical, budgets=(5e6, 2e7))
+    fitted = PREDICTORS["floor-power-law"].fit(runs, n_boot=0)
+    got = fitted.constants
+    assert (got["c"], got["K"], got["a"], got["gamma"]) == pytest.approx((c, K, a, gamma), rel=2e-2)
+    assert fitted.predict(3.2e6, 4e7)[0] == pytest.approx(critical(3.2e6, 4e7), rel=1e-2)
+    one = PREDICTORS["floor-power-law"].fit([r for r in runs if r.tokens == 5e6], n_boot=0)
+    assert one.constants["gamma"] == 0.0  # one budget: no decay fitted
+    with pytest.raises(ValueError, match=r"needs a measured r_c at >= 3 model sizes"):
+        PREDICTORS["floor-power-law"].fit([r for r in runs if r.params < 1.5e5], n_boot=0)
+
+
+def test_the_rule_never_picks_a_predictor_written_after_the_data():
+    from capacity.protocol import AUTO_FALLBACK
+
+    runs = table(lambda M, T: from_odds(0.3 + 0.25 * (M / 1e5) ** -1.4))  # floor-power-law's own table
+    name, scores = pick_predictor(runs)
+    assert "floor-power-law" not in AUTO_FALLBACK and "floor-power-law" not in scores and name in AUTO_FALLBACK
+
+
 def test_logistic_recovers_its_coefficients():
     b1, b2, b3 = 8.0, 2.5, 2.0
 
