@@ -12,8 +12,8 @@ from capacity.calibration import RunRecord
 from capacity.predictors import PREDICTORS
 from figures.style import new_figure, save, series_colors
 
-MARKERS = {"theory": "v", "theory-bpp": "^", "theory-budget": "s", "odds-power-law": "o", "logistic": "D", "floor-power-law": "P",
-           "auto": "*"}
+MARKERS = {"theory": "v", "theory-bpp": "^", "theory-budget": "s", "odds-power-law": "o", "logistic": "D",
+           "floor-power-law": "P", "auto": "*"}
 
 
 def _fits(runs: Sequence[RunRecord], level: float) -> dict:
@@ -50,38 +50,49 @@ def _measured(ax, rows, x: str, color="black") -> None:
 def critical_ratio_vs_size(report: dict, runs: Sequence[RunRecord]):
     """Measured r_c (black, with 95% intervals; open triangles: bounds) at the most common budget, each
     predictor fitted on all runs (lines) and its held-out predictions (markers: open = leave one size
-    out, filled = extrapolated from the smaller sizes)."""
+    out, filled = extrapolated from the smaller sizes). Left: every predictor, however far off; right:
+    the same on the measured range of r_c."""
     level = report["accuracy_level"]
     fits = _fits(runs, level)
     budget = max({r.tokens for r in runs}, key=lambda t: sum(r.tokens == t for r in runs))
-    fig, ax = new_figure(5.6, 3.8)
+    fig, axes = new_figure(4.6, 3.8, ncols=2)
     rows = [m for m in report["critical_ratios"] if m["tokens"] == budget]
     sizes = np.geomspace(min(r.params for r in runs) / 1.5, max(r.params for r in runs) * 4, 80)
     colors = dict(zip(PREDICTORS, series_colors(len(PREDICTORS))))
-    for name, fitted in fits.items():
-        ax.plot(sizes, _curve(fitted, sizes, budget), color=colors[name], lw=1.2, label=name)
-    for i, name in enumerate(PREDICTORS):
-        for p in report["predictions"]:
-            if p["predictor"] != name or p["predicted"] is None or p["tokens"] != budget or p["axis"] != "size":
-                continue
-            x = p["params"] * 1.04 ** (i - 2)
-            filled = p["mode"] == "extrapolate"
-            ax.errorbar(x, p["predicted"], yerr=[[p["predicted"] - p["interval"][0]], [p["interval"][1] - p["predicted"]]],
-                        fmt=MARKERS[name], color=colors[name], mfc=colors[name] if filled else "white", ms=5, capsize=2,
-                        lw=0.8)
-    _measured(ax, rows, "params_nonembedding")
-    ax.errorbar([], [], yerr=[], fmt="o", color="black", label="measured, 95% interval")
+    for ax in axes:
+        for name, fitted in fits.items():
+            ax.plot(sizes, _curve(fitted, sizes, budget), color=colors[name], lw=1.2, label=name)
+        for i, name in enumerate(PREDICTORS):
+            for p in report["predictions"]:
+                if p["predictor"] != name or p["predicted"] is None or p["tokens"] != budget or p["axis"] != "size":
+                    continue
+                x = p["params"] * 1.04 ** (i - 2)
+                filled = p["mode"] == "extrapolate"
+                ax.errorbar(x, p["predicted"], yerr=[[p["predicted"] - p["interval"][0]],
+                                                     [p["interval"][1] - p["predicted"]]],
+                            fmt=MARKERS[name], color=colors[name], mfc=colors[name] if filled else "white", ms=5,
+                            capsize=2, lw=0.8)
+        _measured(ax, rows, "params_nonembedding")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("non-embedding parameters M")
+    left, right = axes
+    left.errorbar([], [], yerr=[], fmt="o", color="black", label="measured, 95% interval")
     if any(m["measured"] is None and m["bound"] in ("below", "above") for m in rows):
-        ax.plot([], [], "v", color="black", mfc="white", label="bound (sweep does not bracket)")
-    ax.plot([], [], "o", color="0.5", mfc="white", label="held out: leave one size out")
-    ax.plot([], [], "o", color="0.5", label="held out: extrapolated")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_ylim(max(min(ax.get_ylim()[0], 0.05), 1e-3), 1.0)
-    ax.set_xlabel("non-embedding parameters M")
-    ax.set_ylabel(f"critical mixing ratio r_c (accuracy {level:.0%})")
-    ax.set_title(f"r_c against size at {budget:,.0f} tokens")
-    ax.legend(loc="lower left", fontsize=7)
+        left.plot([], [], "v", color="black", mfc="white", label="bound (sweep does not bracket)")
+    left.plot([], [], "o", color="0.5", mfc="white", label="held out: leave one size out")
+    left.plot([], [], "o", color="0.5", label="held out: extrapolated")
+    left.set_ylim(max(min(left.get_ylim()[0], 0.05), 1e-3), 1.0)
+    left.set_ylabel(f"critical mixing ratio r_c (accuracy {level:.0%})")
+    left.set_title(f"r_c against size at {budget:,.0f} tokens", fontsize=9)
+    left.legend(loc="lower left", fontsize=7)
+    shown = [v for m in rows if m["measured"] is not None for v in m["interval"]] or [0.1, 0.5]
+    right.set_ylim(min(shown) / 2.0, min(max(shown) * 1.4, 1.0))
+    right.yaxis.set_minor_formatter(NullFormatter())
+    right.set_yticks([t for t in (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8) if right.get_ylim()[0] <= t
+                      <= right.get_ylim()[1]], labels=None)
+    right.yaxis.set_major_formatter("{x:g}")
+    right.set_title("the measured range", fontsize=9)
     return fig
 
 
