@@ -186,6 +186,20 @@ def _log_odds(found: Sequence[MeasuredCritical]) -> np.ndarray:
     return np.log(r / (1 - r))
 
 
+def _points_with_budget(runs: Sequence[RunRecord], level: float, n_boot: int, seed: int, what: str, need_sizes: int,
+                        constants: int):
+    """(found, M, T, y, with_gamma, free) for a fit to the measured r_c with ``constants`` constants and
+    one more, a decay with the budget, when the r_c span two or more budgets."""
+    found = _measured(runs, level, n_boot, seed, need_sizes)
+    M = np.array([m.params for m in found])
+    T = np.array([m.tokens for m in found])
+    with_gamma = len(set(T)) > 1
+    free = constants + 1 if with_gamma else constants
+    if len(found) < free:
+        raise ValueError(f"the {what} predictor has {free} constants but only {len(found)} measured r_c")
+    return found, M, T, _log_odds(found), with_gamma, free
+
+
 def _residual_sd(residuals: np.ndarray, free: int) -> float:
     dof = residuals.size - free
     return float(math.sqrt(np.sum(residuals ** 2) / dof)) if dof > 0 else 0.0
@@ -295,14 +309,7 @@ def fit_theory_budget(runs: Sequence[RunRecord], *, level: float = 0.1, n_boot: 
     Interval: the web law's and the measured r_c's bootstrap, refitted, widened by residual scatter.
     """
     law = fit_web_law(runs)
-    found = _measured(runs, level, n_boot, seed, 2)
-    M = np.array([m.params for m in found])
-    T = np.array([m.tokens for m in found])
-    y = _log_odds(found)
-    with_gamma = len(set(T)) > 1
-    free = 3 if with_gamma else 2
-    if len(found) < free:
-        raise ValueError(f"the budget predictor has {free} constants but only {len(found)} measured r_c")
+    found, M, T, y, with_gamma, free = _points_with_budget(runs, level, n_boot, seed, "budget", 2, 2)
     base = _theory_constants(law, runs, level, 2.0)
     constants = _fit_budget_constants(base, M, T, y, with_gamma)
     residuals = np.array([_budget_log_odds(constants, m, t) for m, t in zip(M, T)]) - y
@@ -382,14 +389,7 @@ def fit_floor_power_law(runs: Sequence[RunRecord], *, level: float = 0.1, n_boot
     (``capacity.preregister``). Interval: the measured r_c's bootstrap draws, refitted, widened by
     residual scatter.
     """
-    found = _measured(runs, level, n_boot, seed, 3)
-    M = np.array([m.params for m in found])
-    T = np.array([m.tokens for m in found])
-    y = _log_odds(found)
-    with_gamma = len(set(T)) > 1
-    free = 4 if with_gamma else 3
-    if len(found) < free:
-        raise ValueError(f"the floor predictor has {free} constants but only {len(found)} measured r_c")
+    found, M, T, y, with_gamma, free = _points_with_budget(runs, level, n_boot, seed, "floor", 3, 3)
     constants = _fit_floor_constants(M, T, y, with_gamma)
     residuals = np.array([_floor_log_odds(constants, m, t) for m, t in zip(M, T)]) - y
     draws = [_fit_floor_constants(M, T, y_b, with_gamma) for y_b in _draw_matrix(found, n_boot, seed)] if n_boot else []
