@@ -119,6 +119,12 @@ def _judge(report: dict, r: dict) -> str:
                      "theory family's web-loss law, so the rule cannot score that family.")
     elif not good and not ok:
         text += f" No predictor is within the {TARGET}x target with a covering interval on this case."
+    late = [x for x in report["predictions"] if x["predictor"] in report.get("post_hoc", ()) and x["ratio"] is not None
+            and (x["mode"], x["axis"], x["held_out"], x["tokens"]) == ("extrapolate", "size", r["held_out"], r["tokens"])]
+    if late:
+        text += " Written after these runs were seen, so a description and not a test: " + ", ".join(
+            f"{x['predictor']} ({x['predicted']:.3f}, ratio {x['ratio']:.3f}, interval "
+            f"{'covers' if x['covered'] else 'misses'})" for x in late) + "."
     if factor < 2.0:
         text += (f" This extrapolation is only {factor:.2f}x, short of the 2x the target asks for: the runs do not yet "
                  f"test the predictor over the range a user would need.")
