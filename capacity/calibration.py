@@ -87,12 +87,17 @@ def final_step(row: dict) -> int | None:
         return None
 
 
-def _finished(row: dict) -> bool:
-    """Whether a run's last row is its final one: a run still training (or killed) has rows from its
-    stable phase only, which are not comparable with final rows (a WSD cooldown can move accuracy from
-    21% to 99%). Rows without their config (tables from elsewhere) are taken as final."""
+def is_final_row(row: dict) -> bool:
+    """Whether a row is its run's final evaluation: it carries its config and reached the config's
+    final step. A run still training (or killed) has rows from its stable phase only, which are not
+    comparable with final rows (a WSD cooldown can move accuracy from 21% to 99%)."""
     steps = final_step(row)
-    return steps is None or int(row.get("step") or 0) >= steps
+    return steps is not None and int(row.get("step") or 0) >= steps
+
+
+def _finished(row: dict) -> bool:
+    """``is_final_row``, except that rows without their config (tables from elsewhere) are taken as final."""
+    return final_step(row) is None or is_final_row(row)
 
 
 def runs_from_rows(rows: Iterable[dict]) -> list[RunRecord]:
@@ -216,27 +221,39 @@ def measure_critical_ratios(runs: Sequence[RunRecord], level: float = 0.1, n_boo
     return [measure_group(rows, level, n_boot, seed) for rows in groups(runs).values()]
 
 
+def _log_odds_draws(estimate: CriticalEstimate) -> np.ndarray | None:
+    """An estimate's bootstrap replicates as log odds (those in (0, 1)), or None when its interval is
+    unbounded (too many replicates without a crossing) or it has fewer than 20."""
+    if not all(math.isfinite(v) for v in estimate.interval):
+        return None
+    r = np.asarray(estimate.draws, dtype=float)
+    r = r[(r > 0) & (r < 1)]
+    return np.log(r / (1.0 - r)) if r.size >= 20 else None
+
+
 def local_odds_slopes(measured: Sequence[MeasuredCritical], seed: int = 0) -> list[dict]:
     """The slope of log odds(r_c) against log M between each pair of adjacent measured sizes at one
-    budget, with a 95% interval from the two sizes' bootstrap replicates (independent runs, so the
-    replicates are paired at random). A single power law in the odds has one slope at every pair; a
-    slope that climbs towards 0 with size is r_c bending onto a floor the power law cannot see."""
-    def log_odds(r):
-        r = np.clip(np.asarray(r, dtype=float), 1e-9, 1 - 1e-9)
-        return np.log(r / (1.0 - r))
-
+    budget, smallest size first, with a 95% interval from the two sizes' bootstrap replicates (None
+    when either has an unbounded interval or fewer than 20 replicates). The sizes are independent
+    runs, so their replicates are paired at random: every group is measured with the same bootstrap
+    seed, and pairing by index would share random numbers and narrow the interval. A single power law
+    in the odds has one slope at every pair; a slope that climbs towards 0 with size is r_c bending
+    onto a floor. Two models of one size at a budget are not a pair (no span)."""
     rng = np.random.default_rng(seed)
     out = []
     for tokens in sorted({m.tokens for m in measured}):
         sizes = sorted((m for m in measured if m.tokens == tokens and m.measured), key=lambda m: m.params)
         for a, b in zip(sizes, sizes[1:]):
+            if b.params <= a.params:
+                continue
             span = math.log(b.params / a.params)
-            slope = float((log_odds(b.estimate.value) - log_odds(a.estimate.value)) / span)
-            n = min(len(a.estimate.draws), len(b.estimate.draws))
+            slope = float((math.log(b.estimate.value / (1 - b.estimate.value))
+                           - math.log(a.estimate.value / (1 - a.estimate.value))) / span)
+            ya, yb = _log_odds_draws(a.estimate), _log_odds_draws(b.estimate)
             interval = None
-            if n >= 20:
-                da = np.asarray(a.estimate.draws[:n])[rng.permutation(n)]
-                draws = (log_odds(np.asarray(b.estimate.draws[:n])) - log_odds(da)) / span
+            if ya is not None and yb is not None:
+                n = min(ya.size, yb.size)
+                draws = (yb[:n] - ya[rng.permutation(ya.size)[:n]]) / span
                 interval = [float(v) for v in np.quantile(draws, [0.025, 0.975])]
             out.append({"tokens": tokens, "from": a.model, "to": b.model, "params_from": a.params,
                         "params_to": b.params, "slope": slope, "interval": interval})
@@ -360,10 +377,12 @@ def measure_critical_sizes(runs: Sequence[RunRecord], level: float = 0.1, n_boot
 
 
 def odds_bend(local: Sequence[dict], tokens: float) -> tuple[dict, dict] | None:
-    """(smallest pair, largest pair) of ``local_odds_slopes`` at one budget when the odds bend: the
-    largest pair's slope interval lies wholly above the smallest pair's, so no single power law in
-    size fits both ends. None when they agree, or with fewer than two pairs or no intervals."""
-    pairs = [s for s in local if s["tokens"] == tokens]
+    """(smallest pair, largest pair) of ``local_odds_slopes`` at one budget when the odds bend towards
+    a floor: the largest pair's slope interval lies wholly above the smallest pair's, so no single
+    power law in size fits both ends. One-sided (a slope that steepens with size is not flagged) and
+    conservative (non-overlapping 95% intervals). None when they overlap, or with fewer than two
+    pairs or without both intervals."""
+    pairs = sorted((s for s in local if s["tokens"] == tokens), key=lambda s: s["params_from"])
     if len(pairs) < 2 or not pairs[0]["interval"] or not pairs[-1]["interval"]:
         return None
     first, last = pairs[0], pairs[-1]

@@ -131,6 +131,12 @@ def _judge(report: dict, r: dict) -> str:
     return text
 
 
+def _largest_fitted(report: dict, case: dict) -> float:
+    """The largest size (non-embedding parameters) a case's fit saw."""
+    sizes = {m["model"]: m["params_nonembedding"] for m in report["critical_ratios"]}
+    return max((sizes[m] for m in case["fitted_on"] if m in sizes), default=0.0)
+
+
 def verdict(report: dict) -> str:
     """A plain verdict from the numbers: the picked predictor's extrapolation to the largest size (at
     each budget where that size is measured) against the target, then the other cases."""
@@ -141,7 +147,8 @@ def verdict(report: dict) -> str:
         return f"The rule picks {picked}, but no size extrapolation could be made on these runs."
     largest = cases[-1]["params"]
     text = " ".join(_judge(report, r) + ("" if r["ratio"] is not None and _off(r["ratio"]) <= TARGET and r["covered"]
-                                         else _bend(report, r["tokens"])) for r in cases if r["params"] == largest)
+                                         else _bend(report, r["tokens"], _largest_fitted(report, r)))
+                    for r in cases if r["params"] == largest)
     others = [x for x in cases if x["params"] < largest and x["ratio"] is not None]
     if others:
         text += " The other size extrapolations: " + "; ".join(
@@ -169,7 +176,7 @@ def _preregistered_verdict(prereg: dict | None) -> str:
         case = [p for p in rows if (p["model"], p["tokens"]) == (model, tokens)]
         auto = next((p for p in case if p["predictor"] == "auto"), None)
         good = [p for p in case if p["predictor"] != "auto" and _off(p["ratio"]) <= TARGET and p["covered"]]
-        text += (f" Pre-registered on {prereg['created'][:10]}, {model} at {tokens:,.0f} tokens measured "
+        text += (f" Pre-registered on {(prereg.get('created') or 'an unknown date')[:10]}, {model} at {tokens:,.0f} tokens measured "
                  f"{case[0]['measured']:.3f}: " + (f"the rule's pick ({auto['picked']}) predicted {auto['predicted']:.3f}, "
                                                  f"ratio {auto['ratio']:.3f}; " if auto else "")
                  + ("within the target with a covering interval: " + ", ".join(
@@ -177,7 +184,7 @@ def _preregistered_verdict(prereg: dict | None) -> str:
                     "target with a covering interval") + ".")
     pending = sorted({(p["model"], p["tokens"]) for p in prereg["predictions"] if p["measured"] is None})
     if pending:
-        text += (f" Pre-registered on {prereg['created'][:10]} and not yet measured: " + ", ".join(
+        text += (f" Pre-registered on {(prereg.get('created') or 'an unknown date')[:10]} and not yet measured: " + ", ".join(
             f"{m} at {t:,.0f} tokens" for m, t in pending) + ".")
     return text
 
@@ -216,7 +223,7 @@ def _local_slope_lines(local: Sequence[dict]) -> list[str]:
     return ["", *out] if out else []
 
 
-def _bend(report: dict, tokens: float) -> str:
+def _bend(report: dict, tokens: float, calibrated: float) -> str:
     """What the local slopes at one budget say when the size extrapolation missed: whether the odds
     bend, and whether r_c still falls at the largest sizes."""
     bend = odds_bend(report.get("local_slopes", []), tokens)
@@ -226,9 +233,14 @@ def _bend(report: dict, tokens: float) -> str:
     text = (f" What the data suggest: at {tokens:,.0f} tokens the odds' slope against size climbs from "
             f"{first['slope']:.2f}{_interval(first['interval'])} ({first['from']} to {first['to']}) to "
             f"{last['slope']:.2f}{_interval(last['interval'])} ({last['from']} to {last['to']}), so r_c is not a power "
-            f"law in size over this range and a power law fitted below the bend cannot see it")
+            f"law in size over this range and a power law extrapolated from the smaller sizes falls below it")
     if last["interval"][1] >= 0.0:
         text += f"; beyond {last['from']} r_c stops falling within the noise at this budget"
+    within = odds_bend([s for s in report.get("local_slopes", []) if s["params_to"] <= calibrated], tokens)
+    if within is not None:
+        text += (f". The calibration sizes alone already show the bend ({within[0]['slope']:.2f}, then "
+                 f"{within[1]['slope']:.2f}; `capacity predict` warns of it), but the rule's inner leave-one-size-out "
+                 f"cannot score a curved form on so few sizes")
     return text + "."
 
 
@@ -301,7 +313,8 @@ def markdown(report: dict) -> str:
               "| predictor | mode | held out | tokens | fitted on | predicted | interval | measured | ratio | covers | x |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["predictions"]:
-        name = r["predictor"] + (f" ({r['picked']})" if r["picked"] else "")
+        name = r["predictor"] + (f" ({r['picked']})" if r["picked"] else "") + (
+            " (post hoc)" if r["predictor"] in report.get("post_hoc", ()) else "")
         mode = r["mode"] + ("" if r["mode"] == "leave-one-out" else f" ({r['axis']})")
         if r["predicted"] is None:
             lines.append(f"| {name} | {mode} | {r['held_out']} | {r['tokens']:,.0f} | {', '.join(r['fitted_on'])} | "
@@ -355,17 +368,24 @@ def write(results: str | Path, out_dir: str | Path, *, level: float = 0.1, n_boo
           exclude: Sequence[str] = (), figures: bool = True, preregistered: str | Path | None = None) -> dict:
     """Build the report and write report.json, report.md and the figures into ``out_dir``. The
     pre-registration scored is ``preregistered``, else ``out_dir``/preregistered.json if it exists."""
-    runs = load_runs(results, exclude=exclude)
-    report = build(runs, level=level, n_boot=n_boot, seed=seed, source=str(results))
     out = Path(out_dir)
     prereg_path = Path(preregistered) if preregistered is not None else out / PREREGISTERED
+    if preregistered is not None and not prereg_path.is_file():
+        raise ValueError(f"{prereg_path}: no such pre-registration")
+    prereg = None
     if prereg_path.exists():
-        prereg = json.loads(prereg_path.read_text())
-        if prereg.get("schema") != PREREG_SCHEMA:
+        try:
+            prereg = json.loads(prereg_path.read_text())
+        except ValueError:
+            prereg = None
+        if not isinstance(prereg, dict) or prereg.get("schema") != PREREG_SCHEMA:
             raise ValueError(f"{prereg_path}: not a pre-registration (schema {PREREG_SCHEMA})")
+    runs = load_runs(results, exclude=exclude)
+    report = build(runs, level=level, n_boot=n_boot, seed=seed, source=str(results))
+    if prereg is not None:
         report["preregistered"] = {"file": prereg_path.name, "created": prereg.get("created"),
                                    "table_commit": prereg.get("table_commit"),
-                                   "fitted_on_runs": len(prereg["fitted_on_runs"]),
+                                   "fitted_on_runs": len(prereg.get("fitted_on_runs", ())),
                                    "predictions": score(prereg, report["critical_ratios"])}
     out.mkdir(parents=True, exist_ok=True)
     if figures:

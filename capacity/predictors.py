@@ -122,6 +122,12 @@ class Fitted:
         low, high = self.sizes
         return float(max(params / high, low / params, 1.0))
 
+    def tokens_factor(self, tokens: float | None = None) -> float:
+        """How far ``tokens`` (default: the calibration budget) lies outside the budgets fitted on (1 inside)."""
+        T = self.default_tokens if tokens is None else float(tokens)
+        budgets = self.budgets or (T,)
+        return float(max(T / max(budgets), min(budgets) / T, 1.0))
+
     def as_dict(self) -> dict:
         return {"predictor": self.predictor, "constants": self.constants, "draws": list(self.draws),
                 "residual_sd": self.residual_sd, "level": self.level, "fitted_on": list(self.fitted_on),

@@ -4,15 +4,17 @@
 
 fits every predictor (and the rule's pick, ``auto``) on all final runs of the table and writes its
 r_c, with the 95% interval, for each case: a (model, non-embedding parameters, training tokens)
-whose r_c the table does not yet measure. Committed before those runs finish, the file is the only
+none of whose runs has finished in the table. Committed before those runs finish, the file is the only
 place where a predictor chosen or written after seeing the data (``floor-power-law``) is tested, and
-where every other predictor is tested on the budgets still to come. A case the table already measures
-is refused, and an existing file is never overwritten: a pre-registration is written once.
+where every other predictor is tested on the budgets still to come. A case with a finished run in the
+table is refused, as is a known model given another size, and an existing file is never overwritten:
+a pre-registration is written once.
 ``capacity.prediction_report`` scores the file against the table once the cases are measured.
 """
 from __future__ import annotations
 
 import errno
+import hashlib
 import math
 import subprocess
 import sys
@@ -20,11 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from capacity.calibration import RunRecord, load_runs, measure_critical_ratios
+from capacity.calibration import RunRecord, load_runs
 from capacity.cli_common import (Parser, UsageError, dumps, input_file, integer, number, output_file, parse_args,
                                  report)
 from capacity.predictors import PREDICTORS
-from capacity.protocol import pick_predictor
+from capacity.protocol import fit_predictor
 
 SCHEMA = "phasemix.preregistration/1"
 
@@ -32,24 +34,27 @@ SCHEMA = "phasemix.preregistration/1"
 def preregister(runs: Sequence[RunRecord], cases: Sequence[tuple[str, float, float]], *, level: float = 0.1,
                 n_boot: int = 200, seed: int = 0) -> dict:
     """Every predictor's r_c for each (model, params, tokens) case, fitted on all of ``runs``."""
-    measured = {(m.model, m.tokens) for m in measure_critical_ratios(runs, level, n_boot=20, seed=seed) if m.measured}
-    done = [f"{model} at {tokens:,.0f} tokens" for model, _, tokens in cases if (model, float(tokens)) in measured]
+    sizes = {r.model: r.params for r in runs}
+    wrong = [f"{model} has {sizes[model]:,.0f} non-embedding parameters in the table, not {params:,.0f}"
+             for model, params, _ in cases if model in sizes and sizes[model] != float(params)]
+    if wrong:
+        raise ValueError("; ".join(wrong))
+    done = sorted({f"{r.model} at {r.tokens:,.0f} tokens" for r in runs for model, _, tokens in cases
+                   if (r.model, r.tokens) == (model, float(tokens))})
     if done:
-        raise ValueError(f"the table already measures r_c of {', '.join(done)}: a pre-registration must come before")
-    picked, _ = pick_predictor(runs, level=level, seed=seed)
+        raise ValueError(f"the table already has finished runs of {', '.join(done)}: a pre-registration must come "
+                         "before any of its case's runs finish")
     predictions = []
     for name in [*PREDICTORS, "auto"]:
         try:
-            fitted = PREDICTORS[picked if name == "auto" else name].fit(runs, level=level, n_boot=n_boot, seed=seed)
+            fitted, picked = fit_predictor(name, runs, level, n_boot, seed)
         except ValueError as exc:
             predictions += [{"predictor": name, "model": m, "params": p, "tokens": t, "predicted": None,
                              "error": str(exc)} for m, p, t in cases]
             continue
         for model, params, tokens in cases:
-            row = {"predictor": name, "picked": picked if name == "auto" else None, "model": model,
-                   "params": float(params), "tokens": float(tokens),
-                   "size_factor": fitted.extrapolation_factor(params),
-                   "tokens_factor": max(tokens / max(fitted.budgets), min(fitted.budgets) / tokens, 1.0)}
+            row = {"predictor": name, "picked": picked, "model": model, "params": float(params), "tokens": float(tokens),
+                   "size_factor": fitted.extrapolation_factor(params), "tokens_factor": fitted.tokens_factor(tokens)}
             try:
                 value, interval = fitted.predict(params, tokens)
                 row.update(predicted=value, interval=list(interval))
@@ -99,6 +104,7 @@ def write(results: str | Path, out: str | Path, cases: Sequence[tuple[str, float
     runs = load_runs(results)
     data = preregister(runs, cases, level=level, n_boot=n_boot, seed=seed)
     data.update(created=datetime.now(timezone.utc).isoformat(timespec="seconds"), source=str(results),
+                table_sha256=hashlib.sha256(Path(results).read_bytes()).hexdigest(),
                 table_commit=_git_commit(Path(results).resolve()))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(dumps(data, indent=1) + "\n")

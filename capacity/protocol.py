@@ -69,7 +69,9 @@ class Prediction:
         return out
 
 
-def _fit(name: str, runs: Sequence[RunRecord], level: float, n_boot: int, seed: int) -> tuple[Fitted, str | None]:
+def fit_predictor(name: str, runs: Sequence[RunRecord], level: float, n_boot: int,
+                  seed: int) -> tuple[Fitted, str | None]:
+    """(fitted, picked): the named predictor fitted on ``runs``; for "auto", the rule's pick on ``runs``."""
     if name == "auto":
         picked, _ = pick_predictor(runs, level=level, seed=seed)
         return PREDICTORS[picked].fit(runs, level=level, n_boot=n_boot, seed=seed), picked
@@ -115,7 +117,7 @@ def _predict_cases(name: str, train: Sequence[RunRecord], targets: Sequence[Meas
                    level: float, n_boot: int, seed: int) -> list[Prediction]:
     out = []
     try:
-        fitted, picked = _fit(name, train, level, n_boot, seed)
+        fitted, picked = fit_predictor(name, train, level, n_boot, seed)
     except ValueError as exc:
         fitted, picked, error = None, None, str(exc)
     for t in targets:
@@ -130,8 +132,7 @@ def _predict_cases(name: str, train: Sequence[RunRecord], targets: Sequence[Meas
         except ValueError as exc:
             out.append(Prediction(**base, picked=picked, error=str(exc)))
             continue
-        factor = max(fitted.extrapolation_factor(t.params),
-                     max(t.tokens / max(fitted.budgets), min(fitted.budgets) / t.tokens, 1.0))
+        factor = max(fitted.extrapolation_factor(t.params), fitted.tokens_factor(t.tokens))
         out.append(Prediction(**base, predicted=value, interval=interval, extrapolation_factor=factor, picked=picked))
     return out
 

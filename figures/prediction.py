@@ -86,7 +86,7 @@ def critical_ratio_vs_size(report: dict, runs: Sequence[RunRecord]):
     left.set_ylabel(f"critical mixing ratio r_c (accuracy {level:.0%})")
     left.set_title(f"r_c against size at {budget:,.0f} tokens", fontsize=9)
     left.legend(loc="lower left", fontsize=7)
-    shown = [v for m in rows if m["measured"] is not None for v in m["interval"]] or [0.1, 0.5]
+    shown = [v for m in rows if m["measured"] is not None for v in m["interval"] if 0 < v < 1] or [0.1, 0.5]
     right.set_ylim(min(shown) / 2.0, min(max(shown) * 1.4, 1.0))
     right.yaxis.set_minor_formatter(NullFormatter())
     right.set_yticks([t for t in (0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8) if right.get_ylim()[0] <= t

@@ -115,3 +115,21 @@ def test_predicting_above_a_calibration_whose_odds_bend_warns_and_says_where(tmp
     assert bend["smallest_pair"]["slope"] == pytest.approx(-1.0, abs=0.01)
     assert bend["largest_pair"]["slope"] == pytest.approx(-0.17, abs=0.01)
     assert above.err.count("\n") == 1 and "the calibration's critical odds bend with size at 5,000,000 tokens" in above.err
+
+
+def test_the_bend_warning_looks_at_the_requested_budget_when_it_was_measured(tmp_path, capsys):
+    floor = dict(zip((5e4, 1e5, 2e5, 4e5, 8e5), (2.0, 1.0, 0.6, 0.45, 0.4)))
+    runs = table(lambda M, T: from_odds(floor[M]), budgets=(5e6,)) + table(
+        lambda M, T: from_odds(0.5 * (M / 1e5) ** -0.5), budgets=(2e7,))  # bends at 5e6, straight at 2e7
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in results_rows(runs)))
+    out = tmp_path / "cal.json"
+    assert main(["calibrate", str(path), "--out", str(out), "--predictor", "odds-power-law", "--bootstrap", "50"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--calibration", str(out), "--params", "1.2e6", "--tokens", "2e7", "--json"]) == 0
+    straight = capsys.readouterr()
+    assert "odds_bend" not in json.loads(straight.out) and "bend" not in straight.err
+    assert main(["predict", "--calibration", str(out), "--params", "1.2e6", "--tokens", "5e6", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["odds_bend"]["tokens"] == 5e6
+    assert main(["predict", "--calibration", str(out), "--params", "1.2e6", "--tokens", "1e7", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["odds_bend"]["tokens"] == 5e6  # an unmeasured budget: any that bends

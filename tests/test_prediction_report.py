@@ -136,3 +136,36 @@ def test_a_missed_extrapolation_names_the_bend_and_a_floor(tmp_path):
     assert ("What the data suggest: at 5,000,000 tokens the odds' slope against size climbs from -0.87" in text
             and "beyond m559392 r_c stops falling within the noise at this budget." in text)
     assert "Local odds slopes between adjacent sizes at 5,000,000 tokens: m50880 to m113184 -0.87" in text
+
+
+def test_a_missed_extrapolation_without_a_floor_names_no_bend(tmp_path):
+    steeper = dict(zip(SIZES, (2.0, 1.2, 0.8, 0.25, 0.08)))  # the odds fall faster with size: no floor
+    path = _write(tmp_path, table(lambda M, T: from_odds(steeper[M]), sizes=SIZES))
+    assert main([str(path), str(tmp_path / "out"), "--bootstrap", "40", "--no-figures"]) == 0
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "outside the 1.25x target" in text and "What the data suggest" not in text
+
+
+def test_local_slopes_cover_the_true_slope_and_skip_what_they_cannot_bound():
+    from capacity.calibration import MeasuredCritical, local_odds_slopes, measure_critical_ratios
+    from capacity.critical import CriticalEstimate
+    from predict_tables import rng_table
+
+    covered = 0
+    for seed in range(20):
+        runs = rng_table(_critical, seed, sizes=(5e4, 2e5))
+        (s,) = local_odds_slopes(measure_critical_ratios(runs, n_boot=200, seed=seed), seed=seed)
+        covered += s["interval"][0] <= -0.5 <= s["interval"][1]
+    assert covered >= 16  # 95% nominal, 20 tables
+
+    def group(model, params, value, interval, draws):
+        return MeasuredCritical(model, params, 1e6, 0.1, CriticalEstimate(value, interval, 0.1, 5, draws=draws),
+                                "", math.nan, (0,), 128, 131.0)
+
+    draws = tuple(0.3 + 0.001 * i for i in range(40))
+    unbounded = [group("a", 1e5, 0.4, (0.0, math.inf), draws), group("b", 2e5, 0.3, (0.29, 0.31), draws)]
+    assert [s["interval"] for s in local_odds_slopes(unbounded)] == [None]
+    few = [group("a", 1e5, 0.4, (0.39, 0.41), draws[:10]), group("b", 2e5, 0.3, (0.29, 0.31), draws)]
+    assert [s["interval"] for s in local_odds_slopes(few)] == [None]
+    same_size = [group("a", 1e5, 0.4, (0.39, 0.41), draws), group("a2", 1e5, 0.3, (0.29, 0.31), draws)]
+    assert local_odds_slopes(same_size) == []

@@ -21,7 +21,7 @@ def _write(path, runs):
     return path
 
 
-def test_every_predictor_is_written_down_once_and_a_measured_case_is_refused(tmp_path, capsys):
+def test_every_predictor_is_written_down_once_and_a_case_already_run_is_refused(tmp_path, capsys):
     results = _write(tmp_path / "results.jsonl", table(_critical, sizes=SIZES, budgets=(5e6, 2e7)))
     out = tmp_path / "pre.json"
     argv = [str(results), str(out), "--case", "m400000", "4e5", "8e7", "--case", "m800000", "8e5", "2e7",
@@ -38,7 +38,7 @@ def test_every_predictor_is_written_down_once_and_a_measured_case_is_refused(tmp
     assert main(argv) == 2 and out.read_text() == first  # never overwritten
     assert "exists, and a pre-registration is written once" in capsys.readouterr().err
     assert main([str(results), str(tmp_path / "b.json"), "--case", "m200000", "2e5", "2e7"]) == 2
-    assert "already measures r_c of m200000 at 20,000,000 tokens" in capsys.readouterr().err
+    assert "already has finished runs of m200000 at 20,000,000 tokens" in capsys.readouterr().err
     assert main([str(results), str(tmp_path / "c.json"), "--case", "m1", "1e5", "-3"]) == 2
     assert capsys.readouterr().err == ("preregister: error: --case 'm1 1e5 -3': TOKENS must be a number >= 1, "
                                        "got '-3'\n")
@@ -68,3 +68,25 @@ def test_the_report_scores_a_preregistration_once_its_case_is_measured(tmp_path)
                                f"tokens measured {_critical(2e5, 2e7):.3f}: the rule's pick (odds-power-law) predicted "
                                f"{_critical(2e5, 5e6):.3f}, ratio 1.70")
     assert "odds-power-law (" not in sentence.split("within the target")[-1]
+
+
+def test_a_case_with_a_finished_run_or_another_size_is_refused(tmp_path, capsys):
+    runs = table(_critical, sizes=SIZES, budgets=(5e6,))
+    one = [r for r in table(_critical, sizes=(2e5,), budgets=(2e7,)) if r.ratio < 0.1]  # below the level: no r_c yet
+    results = _write(tmp_path / "results.jsonl", runs + one)
+    assert main([str(results), str(tmp_path / "a.json"), "--case", "m200000", "2e5", "2e7"]) == 2
+    assert "already has finished runs of m200000 at 20,000,000 tokens" in capsys.readouterr().err
+    assert main([str(results), str(tmp_path / "b.json"), "--case", "m200000", "3e5", "8e7"]) == 2
+    assert "m200000 has 200,000 non-embedding parameters in the table, not 300,000" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists() and not (tmp_path / "b.json").exists()
+
+
+def test_the_report_refuses_a_missing_or_foreign_preregistration(tmp_path, capsys):
+    results = _write(tmp_path / "results.jsonl", table(_critical, sizes=SIZES, budgets=(5e6,)))
+    argv = [str(results), str(tmp_path / "out"), "--bootstrap", "20", "--no-figures", "--preregistered"]
+    assert report_main(argv + [str(tmp_path / "none.json")]) == 2
+    assert "none.json" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"schema": "something/1"}))
+    assert report_main(argv + [str(foreign)]) == 2
+    assert "foreign.json: not a pre-registration" in capsys.readouterr().err

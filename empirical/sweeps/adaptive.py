@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from capacity.calibration import final_step
+from capacity.calibration import is_final_row
 from empirical.config import TrainConfig
 from empirical.results import read_rows
 from empirical.sweeps.spec import Run, Sweep
@@ -216,10 +216,7 @@ def final_results(results: str | Path) -> dict[str, tuple]:
     if not results.exists():
         return out
     for row in read_rows(results):
-        steps = final_step(row)
-        if steps is None or row["run_id"] in out:
-            continue
-        if row.get("step") == steps:
+        if row["run_id"] not in out and is_final_row(row):
             out[row["run_id"]] = (row.get("accuracy"), row.get("items_evaluated"), row.get("people_evaluated"))
     return out
 
