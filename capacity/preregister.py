@@ -97,6 +97,8 @@ def _git_commit(path: Path) -> str | None:
 
 def write(results: str | Path, out: str | Path, cases: Sequence[tuple[str, float, float]], *, level: float = 0.1,
           n_boot: int = 200, seed: int = 0) -> dict:
+    """``preregister`` on the final runs of ``results``, written to ``out`` with the time, the table's
+    sha256 and the repository's commit; refuses an existing ``out``."""
     out = Path(out)
     if out.exists():
         raise FileExistsError(errno.EEXIST, "exists, and a pre-registration is written once (remove it to start a new "
