@@ -199,17 +199,19 @@ def _measure_group(rows: tuple[RunRecord, ...], level: float, n_boot: int, seed:
     base = dict(model=first.model, params=first.params, tokens=first.tokens, level=level, seeds=seeds, people=people,
                 tokens_per_exposure=tpe)
     ratios = np.array([r.ratio for r in rows])
-    acc = np.array([r.accuracy for r in rows])
     try:
         est = critical_ratio(ratios, [r.correct for r in rows], [r.total for r in rows], level=level,
                              seeds=balanced_seeds(rows, lambda r: r.ratio), n_boot=n_boot, seed=seed,
                              items_per_person=float(np.mean([r.items_per_person for r in rows])))
         return MeasuredCritical(estimate=est, bound="", bound_value=math.nan, **base)
     except ValueError as exc:
-        if acc.min() >= level:
+        # The bracket is judged as the fit judges it: on each ratio's pooled accuracy, not on single runs.
+        pooled = [sum(r.correct for r in rows if r.ratio == x) / sum(r.total for r in rows if r.ratio == x)
+                  for x in np.unique(ratios)]
+        if min(pooled) >= level:
             return MeasuredCritical(estimate=None, bound="below", bound_value=float(ratios.min()), detail=str(exc),
                                     **base)
-        if acc.max() < level:
+        if max(pooled) < level:
             return MeasuredCritical(estimate=None, bound="above", bound_value=float(ratios.max()), detail=str(exc),
                                     **base)
         return MeasuredCritical(estimate=None, bound="unmeasured", bound_value=math.nan, detail=str(exc), **base)

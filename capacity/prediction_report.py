@@ -250,8 +250,10 @@ def _measured_lines(report: dict) -> list[str]:
     for m in report["critical_ratios"]:
         if m["measured"] is not None:
             value, interval = f"{m['measured']:.3f}", f"{m['interval'][0]:.3f}-{m['interval'][1]:.3f}"
-        else:
+        elif m["bound"] in ("below", "above"):
             value, interval = f"{'<' if m['bound'] == 'below' else '>'} {m['bound_value']:g}", "not bracketed"
+        else:
+            value, interval = "n/a", f"no fit: {m.get('detail', '')}"
         lines.append(f"| {m['model']} | {m['params_nonembedding']:,.0f} | {m['tokens']:,.0f} | "
                      f"{len(m['seeds'])} | {value} | {interval} |")
     s, w = report["slopes"], report["web_law"]

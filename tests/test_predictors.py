@@ -164,3 +164,18 @@ def test_paper_checks_reproduce_the_theorys_numbers():
     assert small["predicted"] == pytest.approx(0.354, abs=0.005)  # 70M: 2 bits/param, FineWeb-Edu law
     assert large["predicted"] == pytest.approx(0.057, abs=0.003)  # 410M: far below the measured 0.3-0.4
     assert large["within_range"] is False and large["extrapolation_factor"] > 100
+
+
+def test_a_sweep_above_the_level_at_its_lowest_ratio_bounds_r_c_even_when_one_seed_dips_below():
+    from capacity.calibration import RunRecord, measure_group
+
+    def run(ratio, seed, correct):  # 640 items per run, as in the study
+        return RunRecord(f"{ratio}-{seed}", "m", 5e5, 1.1e7, ratio, correct, 640.0, seed, 128, 131.0, 4.0, 5.0)
+
+    # The study's small-500k at 4x its budget: 10.5% and 9.8% at r = 0.112 (pooled 10.2%), then 36% and 89%.
+    rows = [run(0.112, 0, 67), run(0.112, 1, 63), run(0.141, 0, 216), run(0.141, 1, 242), run(0.178, 0, 545),
+            run(0.178, 1, 597)]
+    m = measure_group(rows, 0.1, n_boot=50)
+    assert (m.estimate, m.bound, m.bound_value) == (None, "below", 0.112)
+    above = measure_group([run(r.ratio, r.seed, 10.0) for r in rows], 0.1, n_boot=50)
+    assert (above.bound, above.bound_value) == ("above", 0.178)
