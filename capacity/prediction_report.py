@@ -184,8 +184,13 @@ def _preregistered_verdict(prereg: dict | None) -> str:
                     "target with a covering interval") + ".")
     pending = sorted({(p["model"], p["tokens"]) for p in prereg["predictions"] if p["measured"] is None})
     if pending:
+        def status(model, tokens):
+            b = next((p for p in prereg["predictions"] if (p["model"], p["tokens"]) == (model, tokens) and p.get("bound")),
+                     None)
+            return "" if b is None else f" (r_c {'<' if b['bound'] == 'below' else '>'} {b['bound_value']:g} so far)"
+
         text += (f" Pre-registered on {(prereg.get('created') or 'an unknown date')[:10]} and not yet measured: " + ", ".join(
-            f"{m} at {t:,.0f} tokens" for m, t in pending) + ".")
+            f"{m} at {t:,.0f} tokens{status(m, t)}" for m, t in pending) + ".")
     return text
 
 
@@ -295,6 +300,9 @@ def _preregistered_lines(prereg: dict | None) -> list[str]:
             continue
         measured = "not yet" if p["measured"] is None else f"{p['measured']:.3f}"
         ratio = "" if p["ratio"] is None else f"{p['ratio']:.3f}"
+        if p.get("bound"):  # only bounded so far: the bound, and whether the prediction agrees with it
+            measured = f"{'<' if p['bound'] == 'below' else '>'} {p['bound_value']:g} so far"
+            ratio = f"interval reaches it: {'yes' if p['consistent'] else 'no'}"
         lines.append(f"| {name} | {p['model']} | {p['tokens']:,.0f} | {p['predicted']:.3f} | {p['interval'][0]:.3f}-"
                      f"{p['interval'][1]:.3f} | {measured} | {ratio} | "
                      f"{'' if p['covered'] is None else 'yes' if p['covered'] else 'no'} |")

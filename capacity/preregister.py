@@ -71,10 +71,12 @@ def score(prereg: dict, measured: Sequence[dict]) -> list[dict]:
     """Each pre-registered prediction against the r_c measured since (``critical_ratios`` rows of a
     report), or marked not yet measured."""
     found = {(m["model"], float(m["tokens"])): m for m in measured if m.get("measured") is not None}
+    bounds = {(m["model"], float(m["tokens"])): m for m in measured if m.get("bound") in ("below", "above")}
     out = []
     for p in prereg["predictions"]:
         row = dict(p)
-        m = found.get((p["model"], float(p["tokens"])))
+        key = (p["model"], float(p["tokens"]))
+        m = found.get(key)
         row["measured"] = None if m is None else m["measured"]
         row["measured_interval"] = None if m is None else m["interval"]
         if m is not None and p.get("predicted") is not None:
@@ -82,6 +84,12 @@ def score(prereg: dict, measured: Sequence[dict]) -> list[dict]:
             row["covered"] = p["interval"][0] <= m["measured"] <= p["interval"][1]
         else:
             row["ratio"] = row["covered"] = None
+        b = bounds.get(key)
+        if m is None and b is not None:  # the search so far only bounds r_c
+            row["bound"], row["bound_value"] = b["bound"], b["bound_value"]
+            # consistent: the prediction's interval reaches the bound's side (its point may not)
+            row["consistent"] = None if p.get("predicted") is None else bool(
+                p["interval"][0] < b["bound_value"] if b["bound"] == "below" else p["interval"][1] > b["bound_value"])
         out.append(row)
     return out
 

@@ -90,3 +90,17 @@ def test_the_report_refuses_a_missing_or_foreign_preregistration(tmp_path, capsy
     foreign.write_text(json.dumps({"schema": "something/1"}))
     assert report_main(argv + [str(foreign)]) == 2
     assert "foreign.json: not a pre-registration" in capsys.readouterr().err
+
+
+def test_a_case_the_table_only_bounds_so_far_is_scored_against_the_bound(tmp_path):
+    from capacity.preregister import score
+
+    prereg = {"predictions": [
+        {"predictor": "a", "model": "m", "tokens": 1e7, "predicted": 0.12, "interval": [0.107, 0.137]},
+        {"predictor": "b", "model": "m", "tokens": 1e7, "predicted": 0.13, "interval": [0.12, 0.14]},
+        {"predictor": "c", "model": "n", "tokens": 1e7, "predicted": 0.2, "interval": [0.1, 0.3]}]}
+    measured = [{"model": "m", "tokens": 1e7, "measured": None, "bound": "below", "bound_value": 0.112},
+                {"model": "n", "tokens": 1e7, "measured": 0.25, "interval": [0.24, 0.26]}]
+    a, b, c = score(prereg, measured)
+    assert (a["bound"], a["bound_value"], a["consistent"], a["ratio"]) == ("below", 0.112, True, None)
+    assert b["consistent"] is False and "bound" not in c and c["ratio"] == pytest.approx(0.8) and c["covered"]
