@@ -2,7 +2,7 @@
 
     python benchmarks/bench_peak.py [--presets tiny-50k tiny-100k small-200k small-500k]
                                     [--K 1 8] [--batch 16] [--seq-len 192] [--reps 5]
-                                    [--threads 2] [--baseline REF] [--profile PRESET]
+                                    [--threads 2] [--baseline REF] [--profile PRESET] [--compile]
 
 1. Peak: GFLOP/s of bare ``torch.mm`` in fp32 and bf16, on a 2048^3 product and at each preset's
    own shapes (every projection, MLP and head product of a training step: forward, input
@@ -13,7 +13,10 @@
    achieved FLOP/s from ``empirical.model.gptneox.training_flops_per_token``, and that as a fraction of
    the peak at the preset's shapes and of the 2048^3 peak.
 3. ``--baseline REF``: the same fp32 and bf16 steps with the model and optimiser of git revision
-   REF (read with ``git show``), timed in the same interleaved rounds, and the ratio to it.
+   REF (read with ``git show``), timed in the same interleaved rounds, and the ratio to it (a
+   compiled row's too is against REF's eager step).
+   ``--compile``: each step also ``torch.compile``d (Inductor's C++ kernels on CPU), in the same
+   rounds; its rows are "fp32+compile" and "bf16+compile", with their speed-up over eager.
 4. ``--profile PRESET``: where one training step's time goes (torch.profiler, both precisions):
    matrix products, attention, softmax and loss, casts, optimiser, the rest.
 
@@ -114,10 +117,13 @@ def load_revision(ref: str):
     return modules
 
 
-def training_step(model_mod, optim_mod, name: str, K: int, batch: int, seq_len: int, precision: str, steps: int = 2):
-    """A closure running ``steps`` training steps of a K-stack as the trainer does."""
+def training_step(model_mod, optim_mod, name: str, K: int, batch: int, seq_len: int, precision: str, steps: int = 2,
+                  compiled: bool = False):
+    """A closure running ``steps`` training steps of a K-stack as the trainer does (its forward
+    ``torch.compile``d when ``compiled``, as ``TrainConfig.compile``; the warm-up call compiles)."""
     cfg = get_preset(name).replace(max_seq_len=max(seq_len, 256))
     model = model_mod.GPTNeoX(cfg, seeds=list(range(K)))
+    forward = torch.compile(model) if compiled else model
     optimiser = optim_mod.StackedAdamW(model.parameters(), K, OptimConfig(lr=1e-3))
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, cfg.vocab_size, (K, batch, seq_len - 1), generator=gen)
@@ -129,7 +135,7 @@ def training_step(model_mod, optim_mod, name: str, K: int, batch: int, seq_len: 
             autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
                         else contextlib.nullcontext())
             with autocast:
-                losses = model(idx, targets)
+                losses = forward(idx, targets)
             losses.sum().backward()
             optimiser.step(lrs)
             optimiser.zero_grad()
@@ -184,6 +190,32 @@ def profile_step(name: str, batch: int, seq_len: int) -> None:
               + f" {other:7.1f}")
 
 
+def table_lines(name: str, K: int, times: dict, tokens: dict, modes, shape_flops: int, square_flops: int, args,
+                baseline: bool) -> list[str]:
+    """One table row per precision and compile mode of a preset's K-stack, from its timed rounds."""
+    cfg = get_preset(name)
+    flops = training_flops_per_token(cfg, args.seq_len - 1)
+    seconds = {key: statistics.median(ts) for key, ts in times.items()}
+    lines = []
+    for precision in DTYPES:
+        peak = shape_flops / seconds[f"shapes-{precision}"] / 1e9
+        square = square_flops / seconds[f"square-{precision}"] / 1e9
+        for compiled in modes:
+            key, suffix = precision + "+compile" * compiled, "+compile" * compiled
+            rate = tokens[key] / seconds[key]
+            achieved = rate * flops / 1e9
+            ratio = f"{median_ratio(times, 'fp32' + suffix, key):.2f}x" if precision == "bf16" else ""
+            line = (f"| {name} | {params_nonembedding(cfg):,} | {flops / 1e6:.2f} | {K} | {key} | "
+                    f"{rate:,.0f} | {achieved:.1f} | {peak:.0f} | {achieved / peak:.0%} | {square:.0f} | "
+                    f"{achieved / square:.0%} | {ratio} |")
+            if len(modes) > 1:
+                line += f" {median_ratio(times, precision, key):.2f}x |" if compiled else " |"
+            if baseline:
+                line += f" {median_ratio(times, 'base-' + precision, key):.2f}x |"
+            lines.append(line)
+    return lines
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS))
@@ -194,6 +226,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--baseline", metavar="REF", help="also time the model and optimiser of this git revision")
     parser.add_argument("--profile", metavar="PRESET", help="print where one step's time goes for this preset")
+    parser.add_argument("--compile", action="store_true", help="also time each step torch.compile'd")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     keep_freed_memory()
@@ -203,35 +236,26 @@ def main(argv=None) -> None:
           f"median of {args.reps} interleaved rounds")
     square_fns, square_flops = matmul_fns([(2048, 2048, 2048)], "square")
     baseline = load_revision(args.baseline) if args.baseline else None
+    modes = (False, True) if args.compile else (False,)
     print(f"\n| preset | non-emb params | MFLOP/token | K | precision | tokens/s | GFLOP/s | peak at shapes "
           f"(GFLOP/s) | of shape peak | 2048^3 peak (GFLOP/s) | of 2048^3 peak | bf16 / fp32 |"
-          + (f" vs {args.baseline} |" if baseline else ""))
-    print("|---" * (12 + bool(baseline)) + "|")
+          + (" compiled / eager |" if args.compile else "") + (f" vs {args.baseline} |" if baseline else ""))
+    print("|---" * (12 + bool(args.compile) + bool(baseline)) + "|")
     for name in args.presets:
-        cfg = get_preset(name)
-        flops = training_flops_per_token(cfg, args.seq_len - 1)
         shape_fns, shape_flops = matmul_fns(step_shapes(name, args.batch, args.seq_len), "shapes")
         for K in args.K:
             # The peaks are timed in the same rounds as the steps, so the fractions share their load.
             fns, tokens = {**square_fns, **shape_fns}, {}
+            torch._dynamo.reset()  # else later groups pass the recompile limit and run eager
             for precision in DTYPES:
-                fns[precision], tokens[precision] = training_step(current_model, current_optim, name, K, args.batch,
-                                                                  args.seq_len, precision)
+                for compiled in modes:
+                    key = precision + "+compile" * compiled
+                    fns[key], tokens[key] = training_step(current_model, current_optim, name, K, args.batch,
+                                                          args.seq_len, precision, compiled=compiled)
                 if baseline:
                     fns["base-" + precision], _ = training_step(*baseline, name, K, args.batch, args.seq_len, precision)
             times = interleaved_times(fns, args.reps)
-            seconds = {key: statistics.median(ts) for key, ts in times.items()}
-            for precision in DTYPES:
-                rate = tokens[precision] / seconds[precision]
-                achieved = rate * flops / 1e9
-                peak = shape_flops / seconds[f"shapes-{precision}"] / 1e9
-                square = square_flops / seconds[f"square-{precision}"] / 1e9
-                ratio = f"{median_ratio(times, 'fp32', 'bf16'):.2f}x" if precision == "bf16" else ""
-                line = (f"| {name} | {params_nonembedding(cfg):,} | {flops / 1e6:.2f} | {K} | {precision} | "
-                        f"{rate:,.0f} | {achieved:.1f} | {peak:.0f} | {achieved / peak:.0%} | {square:.0f} | "
-                        f"{achieved / square:.0%} | {ratio} |")
-                if baseline:
-                    line += f" {median_ratio(times, 'base-' + precision, precision):.2f}x |"
+            for line in table_lines(name, K, times, tokens, modes, shape_flops, square_flops, args, bool(baseline)):
                 print(line, flush=True)
     if args.profile:
         profile_step(args.profile, args.batch, args.seq_len)

@@ -176,7 +176,7 @@ class TrainConfig:
     tokens: int = 1_000_000  # training budget in tokens
     seed: int = 0  # model initialisation and data order
     precision: str = "fp32"  # "bf16" autocast where supported
-    compile: bool = False  # torch.compile the model (GPU)
+    compile: bool = False  # torch.compile the training step (CUDA, or CPU with a C++ compiler)
     # Start from trained weights instead of a fresh initialisation (continual pre-training, arXiv
     # 2505.18091 section 6): "run:DIR" (a run folder, its checkpoint or saved model) or "hf:DIR" (a local
     # Hugging Face GPT-NeoX folder); "" starts from scratch. Omitted from to_dict when "", so configs

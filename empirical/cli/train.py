@@ -86,7 +86,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--population-seed", type=seed,
                         help="population seed: which people (names and attributes) the knowledge set holds")
     parser.add_argument("--precision", choices=PRECISIONS, help="fp32, or bf16 autocast where supported")
-    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the model (GPU)")
+    parser.add_argument("--compile", action="store_true", default=None, help="torch.compile the training step (on CPU it needs a C++ compiler)")
     parser.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     parser.add_argument("--init-from", metavar="SOURCE",
                         help="start from trained weights: run:DIR (one of our runs or saved models) or hf:DIR "

@@ -248,10 +248,16 @@ def _resume_or_initialise(g: _Group, replay: Callable[[int, list[dict]], None] |
 
 
 def _wrap(g: _Group) -> torch.nn.Module:
-    """The module the steps call: the K-stack, compiled on CUDA if asked, in DDP with several processes.
-    Evaluation and checkpoints use ``g.model`` itself, which shares the parameters."""
+    """The module the steps call: the K-stack, compiled if asked, in DDP with several processes.
+    Evaluation and checkpoints use ``g.model`` itself, which shares the parameters, so only the
+    training step's fixed shapes are compiled. On CPU, Inductor writes C++ kernels (it needs a C++
+    compiler): fusing the elementwise work is what pays for the smallest models at K = 1 (README,
+    "Training speed")."""
     train_model = g.model
-    if g.configs[0].compile and g.device.type == "cuda":
+    if g.configs[0].compile:
+        # Dynamo caches compiled code per function, not per module: a worker training group after
+        # group would hit its recompile limit and silently fall back to eager. Earlier groups are done.
+        torch._dynamo.reset()
         train_model = torch.compile(g.model)
     if g.dist.world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(
