@@ -170,6 +170,20 @@ def test_compile_on_cpu_follows_the_eager_run(tiny):
             assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5)
 
 
+def test_compile_on_cpu_without_a_cpp_compiler_is_refused_before_training(tiny, tmp_path, monkeypatch):
+    from torch._inductor import cpp_builder
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no g++ anywhere
+    monkeypatch.delenv("CXX", raising=False)
+    cpp_builder.cpp_compiler_search.cache_clear()  # its answer for the real PATH is cached
+    try:
+        with pytest.raises(ValueError, match="compile=true on CPU needs a C.. compiler"):
+            train(tiny(steps=2, points=1).replace(compile=True), tmp_path / "run", progress=False)
+        assert not (tmp_path / "run" / CHECKPOINT).exists()
+    finally:
+        cpp_builder.cpp_compiler_search.cache_clear()
+
+
 # --- the same tiny run on every device (tests/conftest.py GPU_MARKS: CUDA skips where there is none) ------
 def test_a_tiny_run_trains_and_evaluates_on_each_device(device, tiny):
     config = tiny(steps=6, points=1)

@@ -255,6 +255,8 @@ def _wrap(g: _Group) -> torch.nn.Module:
     "Training speed")."""
     train_model = g.model
     if g.configs[0].compile:
+        if g.device.type == "cpu":
+            _require_cpp_compiler()
         # Dynamo caches compiled code per function, not per module: a worker training group after
         # group would hit its recompile limit and silently fall back to eager. Earlier groups are done.
         torch._dynamo.reset()
@@ -263,6 +265,19 @@ def _wrap(g: _Group) -> torch.nn.Module:
         train_model = torch.nn.parallel.DistributedDataParallel(
             train_model, device_ids=[g.device.index] if g.device.type == "cuda" else None)
     return train_model
+
+
+def _require_cpp_compiler() -> None:
+    """Fail before training, not at the first step, when Inductor finds no C++ compiler for CPU."""
+    try:
+        from torch._inductor import cpp_builder, exc
+    except ImportError:  # another torch layout: let torch.compile report it
+        return
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler:
+        raise ValueError("compile=true on CPU needs a C++ compiler for torch.compile's Inductor backend "
+                         "(g++ on PATH, or CXX naming one); none was found: install one or set compile=false") from None
 
 
 def _train_step(g: _Group, train_model: torch.nn.Module, lrs: torch.Tensor, watch: DivergenceWatch) -> torch.Tensor:
