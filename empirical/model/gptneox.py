@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from empirical.model import fused_attention
 from empirical.model.kernels import _RotaryTables, _SplitHeads, attention_dtype, compute_dtype, head_loss
 from empirical.model.presets import ModelConfig
 
@@ -97,7 +98,10 @@ class Attention(nn.Module):
             cache.values[layer][:, :, start:start + T] = v
             k = cache.keys[layer][:, :, :start + T]
             v = cache.values[layer][:, :, :start + T]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        if mask is None and fused_attention.usable(q):  # training and scoring whole sequences on CPU
+            y = fused_attention.causal_attention(q, k, v)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
         # (K*B, H, T, hs) -> (K, B, T, d) in x's dtype: the head merge and the cast in one copy
         merged = torch.empty((K * B, T, H, hs), dtype=x.dtype, device=x.device).copy_(y.transpose(1, 2))
         return self.dense(merged.view(K, B, T, d))
