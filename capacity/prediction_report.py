@@ -209,6 +209,10 @@ def _budget_lines(critical: Sequence[dict]) -> list[str]:
         out.append(f"{model}: r_c {r0:.3f} at {t0:,.0f} tokens, {r1:.3f} at {t1:,.0f} ({t1 / t0:.3g}x): r_c ~ T^{slope:.2f}; "
                    f"exposures at the threshold (r_c x T) x{r1 * t1 / (r0 * t0):.2f}. A capacity-limited learner: T^0 "
                    f"(exposures x{t1 / t0:.3g}); a fixed exposure count: T^-1 (x1).")
+        if len(pts) > 2:  # whether the fall slows as the budget grows: the theory's premise, approached
+            steps = [f"T^{math.log(b[1] / a[1]) / math.log(b[0] / a[0]):.2f} from {a[0]:,.0f} to {b[0]:,.0f} tokens"
+                     for a, b in zip(pts, pts[1:])]
+            out[-1] += " Step by step: " + ", ".join(steps) + "."
     return ["", *out] if out else []
 
 

@@ -95,6 +95,17 @@ def test_budget_lines_place_r_c_between_the_capacity_and_the_exposure_limits():
                      "count: T^-1 (x1)."]
 
 
+def test_budget_lines_give_the_slope_of_each_budget_step_when_there_are_three_budgets():
+    from capacity.prediction_report import _budget_lines
+
+    r = {1e6: 0.5, 4e6: 0.25, 1.6e7: 0.25 * 4 ** -0.2}  # the fall slows: T^-0.5, then T^-0.2
+    (line,) = _budget_lines([{"model": "m", "params_nonembedding": 1e5, "tokens": t, "measured": v}
+                             for t, v in r.items()])[1:]
+    assert line.endswith("Step by step: T^-0.50 from 1,000,000 to 4,000,000 tokens, "
+                         "T^-0.20 from 4,000,000 to 16,000,000 tokens.")
+    assert "r_c ~ T^-0.35" in line
+
+
 def test_the_report_draws_both_figures(tmp_path):
     path = _write(tmp_path, table(lambda M, T: from_odds(0.6 * (M / 1e5) ** -0.5 * (T / 5e6) ** -0.6),
                                   sizes=SIZES[:3], budgets=(5e6, 2e7)))
