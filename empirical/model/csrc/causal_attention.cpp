@@ -186,6 +186,8 @@ std::vector<at::Tensor> backward(at::Tensor q, at::Tensor k, at::Tensor v, at::T
                                  at::Tensor lse, double scale) {
   dout = dout.contiguous();
   check(q, q, "q"); check(k, q, "k"); check(v, q, "v"); check(o, q, "o"); check(dout, q, "grad");
+  TORCH_CHECK(lse.device().is_cpu() && lse.scalar_type() == at::kFloat && lse.is_contiguous() && lse.dim() == 2 &&
+              lse.size(0) == q.size(0) && lse.size(1) == q.size(1), "lse must be the forward pass's (N, T) fp32 output");
   switch (q.size(2)) {
     case 16: return bwd_d<16>(q, k, v, o, dout, lse, scale);
     case 32: return bwd_d<32>(q, k, v, o, dout, lse, scale);
