@@ -22,7 +22,7 @@ def kernel(monkeypatch):
 
 
 @pytest.mark.parametrize("head_dim", fused_attention.HEAD_DIMS)
-@pytest.mark.parametrize("tokens", [1, 7, 40, 191])
+@pytest.mark.parametrize("tokens", [1, 7, 16, 40, 64, 191])
 def test_kernel_matches_pytorch_attention_forward_and_backward(kernel, head_dim, tokens):
     q, k, v = _qkv((3, 2, tokens, head_dim))
     grad = torch.randn(3, 2, tokens, head_dim, generator=torch.Generator().manual_seed(1))
@@ -40,21 +40,51 @@ def test_kernel_handles_large_scores_without_overflow(kernel):
     with torch.no_grad():
         q.mul_(40), k.mul_(40)  # scores of several thousand: exp overflows without the max subtracted
     out = fused_attention.causal_attention(q, k, v)
-    assert torch.isfinite(out).all()
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, is_causal=True), rtol=1e-4, atol=1e-4)
+    grads = torch.autograd.grad(out.sum(), (q, k, v))
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    ref_grads = torch.autograd.grad(ref.sum(), (q, k, v))
+    assert torch.isfinite(out).all() and all(torch.isfinite(g).all() for g in grads)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+    for mine, theirs in zip(grads, ref_grads):  # both are fp32 roundings of large-score gradients
+        torch.testing.assert_close(mine, theirs, rtol=1e-2, atol=1e-2)
+
+
+def test_kernel_splits_sequences_over_threads(kernel):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        q, k, v = _qkv((7, 33, 16))  # an odd number of sequences over two threads
+        out = fused_attention.causal_attention(q, k, v)
+        grads = torch.autograd.grad(out.sum(), (q, k, v))
+    finally:
+        torch.set_num_threads(threads)
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(grads, torch.autograd.grad(ref.sum(), (q, k, v))):
+        torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_double_backward_is_refused_not_silently_zero(kernel):
+    q, k, v = _qkv((1, 5, 16))
+    (gq,) = torch.autograd.grad(fused_attention.causal_attention(q, k, v).sum(), (q,), create_graph=True)
+    with pytest.raises(RuntimeError):
+        gq.sum().backward()
 
 
 def test_the_model_trains_the_same_with_either_kernel(monkeypatch, kernel):
     cfg = get_preset("tiny-50k").replace(max_seq_len=64)
     idx = torch.randint(0, cfg.vocab_size, (2, 3, 40), generator=torch.Generator().manual_seed(2))
     targets = torch.randint(0, cfg.vocab_size, (2, 3, 40), generator=torch.Generator().manual_seed(3))
-    results = {}
+    results, calls = {}, []
+    apply = fused_attention._CausalAttention.apply
+    monkeypatch.setattr(fused_attention._CausalAttention, "apply", lambda *a: calls.append(1) or apply(*a))
     for name in ("fused", "sdpa"):
         monkeypatch.setenv(fused_attention.ENV, name)
         model = GPTNeoX(cfg, seeds=[0, 1])
         losses = model(idx, targets)
         losses.sum().backward()
         results[name] = (losses.detach(), [p.grad.clone() for p in model.parameters()])
+    assert len(calls) == cfg.n_layer  # the fused pass went through the kernel, once per layer
     torch.testing.assert_close(results["fused"][0], results["sdpa"][0], rtol=1e-6, atol=1e-6)
     for a, b in zip(results["fused"][1], results["sdpa"][1]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
@@ -64,8 +94,11 @@ def test_the_kernel_is_only_used_where_it_applies(monkeypatch, kernel):
     assert not fused_attention.usable(torch.zeros(1, 4, 16, dtype=torch.bfloat16))
     assert not fused_attention.usable(torch.zeros(1, 4, 24))  # head_dim not compiled
     assert not fused_attention.usable(torch.zeros(1, 4, 8))
+    assert fused_attention.kernel_name("cpu", 16) == "fused-cpu"
+    assert fused_attention.kernel_name("cpu", 24) == "sdpa"
     monkeypatch.setenv(fused_attention.ENV, "sdpa")
     assert not fused_attention.usable(torch.zeros(1, 4, 16))
+    assert fused_attention.kernel_name("cpu", 16) == "sdpa"
 
 
 def test_bad_inputs_are_named(monkeypatch):

@@ -16,6 +16,8 @@ under ``TORCH_EXTENSIONS_DIR``) and falls back to PyTorch's attention with a war
 from __future__ import annotations
 
 import functools
+import hashlib
+import math
 import os
 import warnings
 from pathlib import Path
@@ -36,18 +38,30 @@ def choice() -> str:
     return value
 
 
+def _cpu_tag() -> str:
+    """A short hash of this CPU's model and instruction-set flags: the build uses -march=native, so a
+    cache shared between machines (a cluster's home folder) must not hand one CPU another's binary."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        text = "\n".join(sorted({ln for ln in lines if ln.startswith(("flags", "model name", "Features", "CPU part"))}))
+    except OSError:
+        import platform
+        text = platform.processor() + platform.machine()
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
 @functools.lru_cache(maxsize=None)
 def _extension():
     """The built extension module, or None (with one warning) when it cannot be built."""
     from torch.utils import cpp_extension
 
-    _put_ninja_on_path()
-    # -march=native: the build is cached per CPU kind (its name says which), not shared across kinds.
     # -ffast-math whole (GCC drops glibc's vector expf unless every part of it is on) is safe here:
     # the kernel never forms an infinity, each row's max being taken from its own first score.
-    name = f"phasemix_causal_attention_{torch.backends.cpu.get_cpu_capability().lower()}"
+    name = f"phasemix_causal_attention_{torch.backends.cpu.get_cpu_capability().lower()}_{_cpu_tag()}"
     flags = ["-O3", "-march=native", "-ffast-math", "-fopenmp"]
+    path = os.environ.get("PATH")
     try:
+        _put_ninja_on_path()
         return cpp_extension.load(name, [str(SOURCE)], extra_cflags=flags, verbose=False)
     except Exception as error:  # a missing compiler or ninja shows up as several exception types
         if choice() == "fused":
@@ -55,6 +69,11 @@ def _extension():
         warnings.warn(f"the C++ attention kernel did not build ({type(error).__name__}: {error}); training on "
                       f"CPU uses PyTorch's attention instead (set {ENV}=sdpa to skip the build)", RuntimeWarning)
         return None
+    finally:
+        if path is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = path
 
 
 def _put_ninja_on_path() -> None:
@@ -72,13 +91,28 @@ def _put_ninja_on_path() -> None:
 def usable(q: torch.Tensor) -> bool:
     """Whether ``causal_attention`` takes over for these queries: fp32 on CPU, a compiled head dim,
     eager mode (torch.compile traces PyTorch's own attention), the kernel asked for and built."""
+    asked = choice()
     if (q.device.type != "cpu" or q.dtype != torch.float32 or q.shape[-1] not in HEAD_DIMS
-            or torch.compiler.is_compiling() or choice() == "sdpa"):
+            or torch.compiler.is_compiling() or asked == "sdpa"):
         return False
-    return _extension() is not None
+    if _extension() is None:
+        if asked == "fused":  # an earlier failed build under "auto" was cached
+            raise RuntimeError(f"{ENV}=fused, but the C++ attention kernel did not build in this process")
+        return False
+    return True
+
+
+def kernel_name(device: torch.device | str, head_dim: int) -> str:
+    """Which attention a model of this head_dim computes with in fp32 on ``device``: "fused-cpu" (the
+    C++ kernel) or "sdpa" (PyTorch's); recorded in each results row."""
+    if torch.device(device).type != "cpu":
+        return "sdpa"
+    return "fused-cpu" if usable(torch.empty(0, 1, head_dim)) else "sdpa"
 
 
 class _CausalAttention(torch.autograd.Function):
+    """First derivatives only: ``backward`` is not itself differentiable (double backward raises)."""
+
     @staticmethod
     def forward(ctx, q, k, v):
         scale = q.shape[-1] ** -0.5
@@ -88,6 +122,7 @@ class _CausalAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         q, k, v, out, lse = ctx.saved_tensors
         return tuple(_extension().backward(q, k, v, out, grad, lse, ctx.scale))
@@ -99,5 +134,5 @@ def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch
     if q.shape != k.shape or q.shape != v.shape:
         raise ValueError(f"q, k, v must have one shape; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     lead, (T, hs) = q.shape[:-2], q.shape[-2:]
-    flat = [t.reshape(-1, T, hs).contiguous() for t in (q, k, v)]
+    flat = [t.reshape(math.prod(lead), T, hs).contiguous() for t in (q, k, v)]
     return _CausalAttention.apply(*flat).view(*lead, T, hs)

@@ -50,6 +50,7 @@ from empirical.model.gptneox import GPTNeoX, keep_freed_memory
 from empirical.train.optim import StackedAdamW, learning_rate
 from empirical.text.pipeline import RunData, build_run_data
 from empirical.model.presets import params_nonembedding, params_total, sized_for
+from empirical.model import fused_attention
 from empirical.train.provenance import git_commit, package_version  # noqa: F401 - re-exported
 from empirical.train.runtime import Distributed, distributed, pick_device, same_on_all_ranks
 
@@ -251,8 +252,8 @@ def _wrap(g: _Group) -> torch.nn.Module:
     """The module the steps call: the K-stack, compiled if asked, in DDP with several processes.
     Evaluation and checkpoints use ``g.model`` itself, which shares the parameters, so only the
     training step's fixed shapes are compiled. On CPU, Inductor writes C++ kernels (it needs a C++
-    compiler): fusing the elementwise work is what pays for the smallest models at K = 1 (README,
-    "Training speed")."""
+    compiler) but keeps PyTorch's attention, so there it is slower than eager with the C++ attention
+    kernel (README, "Training speed")."""
     train_model = g.model
     if g.configs[0].compile:
         if g.device.type == "cpu":
@@ -381,6 +382,7 @@ def _evaluate(model: GPTNeoX, data: list[RunData], configs: list[TrainConfig], s
                          pad_id)
     model.train()
     model_cfg = model.config
+    attention = fused_attention.kernel_name(dev, model_cfg.head_dim)
     out = []
     for k, (c, d) in enumerate(zip(configs, data)):
         exposure = d.exposure_statistics()
@@ -410,5 +412,6 @@ def _evaluate(model: GPTNeoX, data: list[RunData], configs: list[TrainConfig], s
             "host": platform.node(),
             "package_version": package_version(),
             "git_commit": git_commit(),
+            "attention": attention,
         }])
     return out

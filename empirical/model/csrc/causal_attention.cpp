@@ -85,7 +85,7 @@ static void bwd_one(const float* q, const float* k, const float* v, const float*
     for (int r = 0; r < R; ++r) {
       delta[r] = 0.f;
       for (int d = 0; d < D; ++d) {
-        qs[r][d] = r < rows ? q[(i0 + r) * D + d] : 0.f;
+        qs[r][d] = r < rows ? q[(i0 + r) * D + d] * scale : 0.f;  // scaled as in the forward pass
         gs[r][d] = r < rows ? dout[(i0 + r) * D + d] : 0.f;
         delta[r] += r < rows ? gs[r][d] * o[(i0 + r) * D + d] : 0.f;
       }
@@ -99,7 +99,7 @@ static void bwd_one(const float* q, const float* k, const float* v, const float*
         b0 += gs[0][d] * vv; b1 += gs[1][d] * vv; b2 += gs[2][d] * vv; b3 += gs[3][d] * vv;
       }
       const int o16 = jb * 16;
-      st(s + o16, a0 * scale); st(s + Tp + o16, a1 * scale); st(s + 2 * Tp + o16, a2 * scale); st(s + 3 * Tp + o16, a3 * scale);
+      st(s + o16, a0); st(s + Tp + o16, a1); st(s + 2 * Tp + o16, a2); st(s + 3 * Tp + o16, a3);
       st(dp + o16, b0); st(dp + Tp + o16, b1); st(dp + 2 * Tp + o16, b2); st(dp + 3 * Tp + o16, b3);
     }
     for (int r = 0; r < R; ++r) {
@@ -110,7 +110,7 @@ static void bwd_one(const float* q, const float* k, const float* v, const float*
       for (int j = 0; j < nr; ++j) {
         const float p = std::exp(sr[j] - L);
         sr[j] = p;
-        pr[j] = p * (pr[j] - dl) * scale;
+        pr[j] = p * (pr[j] - dl);  // dS; dk = sum dS (scale q) below, dq = scale sum dS k
       }
       for (int j = nr; j < n; ++j) { sr[j] = 0.f; pr[j] = 0.f; }
     }
@@ -126,7 +126,7 @@ static void bwd_one(const float* q, const float* k, const float* v, const float*
       }
     }
     for (int r = 0; r < rows; ++r)
-      for (int c = 0; c < DV; ++c) st(dq + (i0 + r) * D + c * 16, accq[r][c]);
+      for (int c = 0; c < DV; ++c) st(dq + (i0 + r) * D + c * 16, accq[r][c] * scale);
   }
 }
 
